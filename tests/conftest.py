@@ -1,0 +1,45 @@
+"""Shared fixtures: small builders for transactions and a real Celery worker."""
+
+import itertools
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+
+from finance_project.celery import app as celery_app
+from labeling.models import Transaction
+
+_external_ids = itertools.count(1)
+
+
+@pytest.fixture
+def make_txn(db):
+    """Build a live transaction; override any field by keyword."""
+
+    def make(**fields):
+        values = {
+            "account": "Checking 1234",
+            "external_id": f"ext-{next(_external_ids)}",
+            "posted_on": date(2025, 3, 14),
+            "description": "SQ *BLUE BOTTLE COFFEE OAKLAND CA",
+            "amount": Decimal("-4.50"),
+            **fields,
+        }
+        return Transaction.objects.create(**values)
+
+    return make
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """Run a real Celery worker in a thread against the configured broker.
+
+    Tasks run in another thread with their own database connection, so the
+    test needs committed data (``transactional_db``).
+    """
+    celery_app.control.purge()
+    with start_worker(
+        celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30
+    ) as worker:
+        yield worker
