@@ -20,6 +20,7 @@ Usage::
 
 import argparse
 import hashlib
+import logging
 import os
 import signal
 import subprocess
@@ -57,6 +58,10 @@ class EmbeddedPostgres:
             # in containers and CI; pgserver then uses a temporary folder.
             warnings.simplefilter("ignore")
             import pgserver  # late: only development machines need it
+
+        # pgserver narrates every step at INFO, including from an exit hook
+        # that runs after test runners have closed their log streams.
+        logging.getLogger("pgserver").setLevel(logging.WARNING)
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         server = pgserver.get_server(self.pgdata, cleanup_mode=None)
