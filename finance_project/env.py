@@ -5,7 +5,7 @@ bad deployment stops at start-up instead of misbehaving later.
 """
 
 import os
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -87,6 +87,25 @@ def parse_database_url(name, url):
         "PORT": str(port or ""),
         "OPTIONS": options,
     }
+
+
+def database_url(config):
+    """Turn a Django ``DATABASES`` entry back into a ``postgresql://`` URL."""
+    auth = ""
+    if config["USER"]:
+        auth = quote(config["USER"], safe="")
+        if config["PASSWORD"]:
+            auth += ":" + quote(config["PASSWORD"], safe="")
+        auth += "@"
+    query = dict(config.get("OPTIONS") or {})
+    host = config["HOST"] or ""
+    if host.startswith("/"):
+        query["host"] = host
+        host = ""
+    if config["PORT"]:
+        host += f":{config['PORT']}"
+    url = f"postgresql://{auth}{host}/{quote(config['NAME'], safe='')}"
+    return url + (f"?{urlencode(query)}" if query else "")
 
 
 def validate_redis_url(name, url):

@@ -101,6 +101,12 @@ class Transaction(models.Model):
         indexes = [
             models.Index(fields=["posted_on", "id"], name="transactions_posted_idx"),
             models.Index(fields=["account", "posted_on"], name="transactions_acct_idx"),
+            # Soft-deleted rows are few; builders look them up often.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(deleted_at__isnull=False),
+                name="transactions_deleted_idx",
+            ),
         ]
 
     def __str__(self):

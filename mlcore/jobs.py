@@ -10,7 +10,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from mlcore.models import Job, JobStatus
@@ -41,9 +41,35 @@ class Progress:
         self.job.save(update_fields=["log_tail"])
 
 
-def enqueue(kind, task, params=None, user=None):
-    """Create a queued job and send ``task(job_id)`` after commit."""
-    job = Job.objects.create(kind=kind, params=params or {}, created_by=user)
+class JobConflict(Exception):
+    """A job of the same kind is already queued or running."""
+
+    def __init__(self, job):
+        self.job = job
+        super().__init__(f"{job} is already {job.status}; wait for it to finish.")
+
+
+ACTIVE = [JobStatus.QUEUED, JobStatus.RUNNING]
+
+
+def enqueue(kind, task, params=None, user=None, exclusive=False):
+    """Create a queued job and send ``task(job_id)`` after commit.
+
+    With ``exclusive``, refuse with ``JobConflict`` while another job of the
+    same kind is queued or running.
+    """
+    with transaction.atomic():
+        if exclusive:
+            # Two callers could both see no active job and both create one;
+            # a lock per kind makes the check and the insert one step.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext('jobs:' || %s))", [kind]
+                )
+            active = Job.objects.filter(kind=kind, status__in=ACTIVE).first()
+            if active is not None:
+                raise JobConflict(active)
+        job = Job.objects.create(kind=kind, params=params or {}, created_by=user)
 
     def send():
         result = task.delay(job.pk)
@@ -51,6 +77,56 @@ def enqueue(kind, task, params=None, user=None):
 
     transaction.on_commit(send)
     return job
+
+
+def start(job_id):
+    """Mark a job running; return it, or ``None`` if it was already started.
+
+    A task redelivered after its worker died finds its job started and
+    leaves the work it dispatched alone.
+    """
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job_id)
+        if job.status != JobStatus.QUEUED:
+            logger.info("Job already started", extra={"job_id": job_id})
+            return None
+        job.status = JobStatus.RUNNING
+        job.started_at = timezone.now()
+        job.save(update_fields=["status", "started_at"])
+        return job
+
+
+def record_chunk(job_id, chunk, processed, line):
+    """Record that one chunk of a job is done.
+
+    Progress is the sum over finished chunks, so a chunk that runs twice
+    (redelivered after a worker died) is counted once.
+    """
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job_id)
+        chunks = job.result.setdefault("chunks", {})
+        if str(chunk) in chunks:
+            line = f"{line} (chunk {chunk} ran again; counted once)"
+        chunks[str(chunk)] = processed
+        job.progress_done = sum(chunks.values())
+        Progress(job).log(line)
+        job.save(update_fields=["result", "progress_done", "log_tail"])
+
+
+def finish(job_id, **result):
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job_id)
+        job.status = JobStatus.SUCCEEDED
+        job.result = {**job.result, **result}
+        job.finished_at = timezone.now()
+        job.save(update_fields=["status", "result", "finished_at"])
+    return job
+
+
+def fail(job_id, error):
+    Job.objects.filter(pk=job_id).update(
+        status=JobStatus.FAILED, error=error, finished_at=timezone.now()
+    )
 
 
 def run_job(job_id, work):

@@ -22,6 +22,9 @@ class FeatureVector(models.Model):
         db_column="txn_id",
         related_name="features",
     )
+    account = models.CharField(
+        max_length=64, help_text="The transaction's account; history is per account."
+    )
     ts_month = models.DateField(help_text="First day of the posting month.")
     merchant = models.CharField(max_length=128, blank=True)
     tokens = ArrayField(models.TextField(), default=list)
@@ -48,7 +51,9 @@ class FeatureVector(models.Model):
         db_table = "ml_features"
         indexes = [
             models.Index(fields=["ts_month"], name="ml_features_ts_month_idx"),
-            models.Index(fields=["merchant"], name="ml_features_merchant_idx"),
+            models.Index(
+                fields=["account", "merchant"], name="ml_features_acct_merchant_idx"
+            ),
         ]
 
     def __str__(self):

@@ -1,12 +1,93 @@
-"""Celery tasks of the ML core: thin wrappers around plain functions."""
+"""Celery tasks of the ML core: thin wrappers around plain functions.
+
+Tasks take ids and plain values, and every one is safe to run twice: the
+broker re-delivers a task whose worker died before acknowledging it.
+"""
 
 import logging
+from datetime import date
 
-from celery import shared_task
+from celery import chord, shared_task
+from django.db import transaction
 
 from mlcore import jobs
+from mlcore.features import build
+from mlcore.models import Job
 
 logger = logging.getLogger(__name__)
+
+
+def start_feature_build(since=None, until=None, batch_size=None, user=None):
+    """Queue a feature build of ``[since, until]``; refuse if one is active."""
+    params = {
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None,
+        "batch_size": batch_size or build.DEFAULT_BATCH_SIZE,
+    }
+    return jobs.enqueue(
+        Job.Kind.FEATURE_BUILD, build_features_task, params, user, exclusive=True
+    )
+
+
+@shared_task
+def build_features_task(job_id):
+    """Plan a feature build and fan its chunks out to the workers."""
+    job = jobs.start(job_id)
+    if job is None:
+        return
+    since, until = _window(job.params)
+    chunks = build.plan_chunks(since, until, job.params["batch_size"])
+
+    job.progress_total = sum(chunk.rows for chunk in chunks)
+    job.result = {"chunks_planned": len(chunks), "chunks": {}}
+    job.save(update_fields=["progress_total", "result"])
+    if not chunks:
+        jobs.finish(job_id, processed=0)
+        return
+
+    header = [
+        build_features_chunk_task.si(job_id, index, list(chunk.partitions))
+        for index, chunk in enumerate(chunks)
+    ]
+    callback = finish_feature_build_task.si(job_id).on_error(
+        fail_job_task.si(job_id, "A feature build chunk failed; see the worker log.")
+    )
+    transaction.on_commit(lambda: chord(header)(callback))
+
+
+@shared_task(bind=True)
+def build_features_chunk_task(self, job_id, index, partitions):
+    job = Job.objects.get(pk=job_id)
+    since, until = _window(job.params)
+    result = build.build_window(since, until, partitions)
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    jobs.record_chunk(
+        job_id,
+        index,
+        result.processed,
+        f"chunk {index}: {result.processed} transactions, "
+        f"{result.written} feature rows written"
+        + (" (re-delivered after a lost worker)" if redelivered else ""),
+    )
+    return {"processed": result.processed, "written": result.written}
+
+
+@shared_task
+def finish_feature_build_task(job_id):
+    job = Job.objects.get(pk=job_id)
+    jobs.finish(job_id, processed=job.progress_done)
+
+
+@shared_task
+def fail_job_task(job_id, error):
+    jobs.fail(job_id, error)
+
+
+@shared_task
+def build_transaction_features_task(txn_ids):
+    """Build features of new or changed transactions (after an import)."""
+    result = build.build_transactions(txn_ids)
+    return {"processed": result.processed, "written": result.written}
 
 
 @shared_task
@@ -15,3 +96,10 @@ def fail_stale_jobs_task():
     if failed:
         logger.warning("Marked stale jobs as failed", extra={"count": failed})
     return failed
+
+
+def _window(params):
+    return tuple(
+        date.fromisoformat(params[key]) if params.get(key) else None
+        for key in ("since", "until")
+    )

@@ -32,11 +32,20 @@ def make_txn(db):
 
 
 @pytest.fixture
-def celery_worker(transactional_db):
+def committed_db(django_db_serialized_rollback, transactional_db):
+    """A database whose writes commit, for work done by other connections.
+
+    The seeded categories are restored afterwards (serialized rollback),
+    since the flush that ends such a test empties every table.
+    """
+
+
+@pytest.fixture
+def celery_worker(committed_db):
     """Run a real Celery worker in a thread against the configured broker.
 
     Tasks run in another thread with their own database connection, so the
-    test needs committed data (``transactional_db``).
+    test needs committed data.
     """
     celery_app.control.purge()
     with start_worker(

@@ -226,6 +226,7 @@ def test_invalid_source_is_refused(make_txn):
 def make_features(txn):
     return FeatureVector.objects.create(
         txn=txn,
+        account=txn.account,
         ts_month=txn.posted_on.replace(day=1),
         merchant="blue bottle coffee",
         tokens=["blue", "bottle", "coffee"],
