@@ -2,7 +2,7 @@
 # With DATABASE_URL / REDIS_URL unset, an embedded PostgreSQL and Redis are
 # started under .data/ (see finance_project/services.py).
 
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements/base.txt requirements/dev.txt | cksum | cut -d' ' -f1)
@@ -28,7 +28,7 @@ help:
 venv: $(STAMP)
 
 $(STAMP): requirements/base.txt requirements/dev.txt
-	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
+	@test -n "$(PYTHON)" || { echo "Python 3.11 not found; set PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements/dev.txt
@@ -49,8 +49,12 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Each benchmark works in a scratch database of its own and drops it after.
+BENCH_COUNT ?= 1000000
+BENCH_RUNS ?= 3
+
 bench: venv
-	$(WITH_SERVICES) sh -c '$(PY) manage.py migrate --noinput -v 0 && $(PY) tests/benchmarks/bench_generate.py'
+	$(WITH_SERVICES) sh -c '$(PY) tests/benchmarks/bench_generate.py --runs $(BENCH_RUNS) --count $(BENCH_COUNT) && $(PY) manage.py bench_features --runs $(BENCH_RUNS) --count $(BENCH_COUNT)'
 
 services-up: venv
 	@$(PY) -m finance_project.services up
