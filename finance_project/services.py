@@ -53,15 +53,7 @@ class EmbeddedPostgres:
         return _pid_alive(int(pid_file.read_text().split()[0]))
 
     def start(self):
-        with warnings.catch_warnings():
-            # platformdirs warns when XDG_RUNTIME_DIR is unset, which is normal
-            # in containers and CI; pgserver then uses a temporary folder.
-            warnings.simplefilter("ignore")
-            import pgserver  # late: only development machines need it
-
-        # pgserver narrates every step at INFO, including from an exit hook
-        # that runs after test runners have closed their log streams.
-        logging.getLogger("pgserver").setLevel(logging.WARNING)
+        pgserver = _import_pgserver()
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         server = pgserver.get_server(self.pgdata, cleanup_mode=None)
@@ -84,8 +76,7 @@ class EmbeddedPostgres:
     def stop(self):
         if not self.is_running():
             return
-        from pgserver._commands import pg_ctl
-
+        pg_ctl = _import_pgserver()._commands.pg_ctl
         user = "pgserver" if os.geteuid() == 0 else None
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=user)
 
@@ -158,6 +149,21 @@ class EmbeddedRedis:
         deadline = time.monotonic() + 10
         while _pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+def _import_pgserver():
+    """Import pgserver (only development machines have it), quietly."""
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset, which is normal in
+        # containers and CI; pgserver then uses a temporary folder.
+        warnings.simplefilter("ignore")
+        import pgserver
+        import pgserver._commands
+
+    # pgserver narrates every step at INFO, including from an exit hook that
+    # runs after test runners have closed their log streams.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    return pgserver
 
 
 def _pid_alive(pid):
