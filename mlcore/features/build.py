@@ -101,14 +101,8 @@ def plan_chunks(since=None, until=None, batch_size=DEFAULT_BATCH_SIZE):
     Partitions hold disjoint accounts, so chunks can be built in any order
     or in parallel and give the same result.
     """
-    conditions = ["t.deleted_at IS NULL"]
-    params = []
-    if since is not None:
-        conditions.append("t.posted_on >= %s")
-        params.append(since)
-    if until is not None:
-        conditions.append("t.posted_on <= %s")
-        params.append(until)
+    conditions, params = _dated_between(since, until)
+    conditions.append("t.deleted_at IS NULL")
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {_PARTITION_SQL} AS p, COUNT(*) FROM transactions t "
@@ -481,15 +475,22 @@ def _decimal(cents):
     )
 
 
-def _delete_soft_deleted(since, until, partitions):
-    conditions = ["t.deleted_at IS NOT NULL", f"{_PARTITION_SQL} = ANY(%s)"]
-    params = [partitions]
+def _dated_between(since, until):
+    """SQL conditions and parameters for ``since <= t.posted_on <= until``."""
+    conditions, params = [], []
     if since is not None:
         conditions.append("t.posted_on >= %s")
         params.append(since)
     if until is not None:
         conditions.append("t.posted_on <= %s")
         params.append(until)
+    return conditions, params
+
+
+def _delete_soft_deleted(since, until, partitions):
+    conditions, params = _dated_between(since, until)
+    conditions += ["t.deleted_at IS NOT NULL", f"{_PARTITION_SQL} = ANY(%s)"]
+    params.append(partitions)
     with connection.cursor() as cursor:
         cursor.execute(
             "DELETE FROM ml_features f USING transactions t "

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from labeling.models import Transaction
 from mlcore.features import build
-from mlcore.features.compute import FEATURE_VERSION
+from mlcore.features.compute import FEATURE_COLUMNS, FEATURE_VERSION
 from mlcore.features.merchant import normalize_merchant, tokenize
 from mlcore.models import FeatureVector
 
@@ -131,39 +131,15 @@ def reference_is_subscription(t, prior):
 
 
 def stored_features():
-    columns = ["txn_id", *reference_columns()]
     return {
         row.pop("txn_id"): comparable(row)
-        for row in FeatureVector.objects.values(*columns)
+        for row in FeatureVector.objects.values(*FEATURE_COLUMNS)
     }
 
 
 def comparable(features):
     # Python's and polars' log1p may differ in the last bit.
     return {**features, "log_amount": round(features["log_amount"], 12)}
-
-
-def reference_columns():
-    return [
-        "account",
-        "ts_month",
-        "merchant",
-        "tokens",
-        "amount",
-        "abs_amount",
-        "log_amount",
-        "is_credit",
-        "is_round_amount",
-        "dow",
-        "is_weekend",
-        "day_of_month",
-        "month",
-        "is_subscription",
-        "days_since_prev_merchant",
-        "merchant_prior_count",
-        "amount_deviation",
-        "feature_version",
-    ]
 
 
 def insert(rows, first_external_id=0):
