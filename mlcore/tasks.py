@@ -35,8 +35,12 @@ def build_features_task(job_id):
     job = jobs.start(job_id)
     if job is None:
         return
-    since, until = _window(job.params)
-    chunks = build.plan_chunks(since, until, job.params["batch_size"])
+    try:
+        since, until = _window(job.params)
+        chunks = build.plan_chunks(since, until, job.params["batch_size"])
+    except Exception as exc:
+        jobs.fail(job_id, f"Could not plan the build: {type(exc).__name__}: {exc}")
+        raise
 
     job.progress_total = sum(chunk.rows for chunk in chunks)
     job.result = {"chunks_planned": len(chunks), "chunks": {}}

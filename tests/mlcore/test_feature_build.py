@@ -17,7 +17,7 @@ from labeling.models import Transaction
 from mlcore.features import build
 from mlcore.jobs import JobConflict
 from mlcore.models import FeatureVector, Job, JobStatus
-from mlcore.tasks import start_feature_build
+from mlcore.tasks import build_features_task, start_feature_build
 
 
 def generate(count, seed=3, months=6):
@@ -119,6 +119,24 @@ def test_celery_build_runs_chunks_on_the_worker(celery_worker):
     assert job.progress_done == job.progress_total == Transaction.objects.count()
     assert len(job.result["chunks"]) == job.result["chunks_planned"] > 1
     assert feature_count_matches_live_transactions()
+
+
+def test_a_build_that_cannot_start_fails_its_job(celery_worker):
+    job = Job.objects.create(
+        kind=Job.Kind.FEATURE_BUILD,
+        params={"since": "last tuesday", "until": None, "batch_size": 10},
+    )
+
+    build_features_task.delay(job.pk)
+
+    wait_for(
+        lambda: Job.objects.get(pk=job.pk).status == JobStatus.FAILED,
+        60,
+        "the job was not marked failed",
+    )
+    assert (
+        "Invalid isoformat string: 'last tuesday'" in Job.objects.get(pk=job.pk).error
+    )
 
 
 @pytest.mark.django_db
