@@ -101,6 +101,11 @@ class Job(models.Model):
     class Meta:
         db_table = "jobs"
         ordering = ["-created_at", "-id"]
+        permissions = [
+            ("run_feature_build", "Can start feature builds"),
+            ("run_dbt", "Can start dbt runs"),
+            ("run_training", "Can start model training"),
+        ]
         indexes = [
             models.Index(fields=["kind", "status"], name="jobs_kind_status_idx"),
         ]
