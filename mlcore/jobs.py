@@ -52,12 +52,9 @@ class JobConflict(Exception):
 ACTIVE = [JobStatus.QUEUED, JobStatus.RUNNING]
 
 
-def enqueue(kind, task, params=None, user=None, exclusive=False):
-    """Create a queued job and send ``task(job_id)`` after commit.
-
-    With ``exclusive``, refuse with ``JobConflict`` while another job of the
-    same kind is queued or running.
-    """
+def create(kind, params=None, user=None, exclusive=False):
+    """Create a queued job; with ``exclusive``, refuse with ``JobConflict``
+    while another job of the same kind is queued or running."""
     with transaction.atomic():
         if exclusive:
             # Two callers could both see no active job and both create one;
@@ -69,7 +66,13 @@ def enqueue(kind, task, params=None, user=None, exclusive=False):
             active = Job.objects.filter(kind=kind, status__in=ACTIVE).first()
             if active is not None:
                 raise JobConflict(active)
-        job = Job.objects.create(kind=kind, params=params or {}, created_by=user)
+        return Job.objects.create(kind=kind, params=params or {}, created_by=user)
+
+
+def enqueue(kind, task, params=None, user=None, exclusive=False):
+    """Create a queued job (see ``create``) and send ``task(job_id)`` after
+    commit."""
+    job = create(kind, params, user, exclusive)
 
     def send():
         result = task.delay(job.pk)

@@ -10,7 +10,7 @@ from datetime import date
 from celery import chord, shared_task
 from django.db import transaction
 
-from mlcore import jobs
+from mlcore import dbt, jobs
 from mlcore.features import build
 from mlcore.models import Job
 
@@ -107,3 +107,20 @@ def _window(params):
         date.fromisoformat(params[key]) if params.get(key) else None
         for key in ("since", "until")
     )
+
+
+def start_dbt_run(select="tag:ml", full_refresh=False, user=None):
+    """Queue a dbt build of ``select``; refuse if a dbt run is queued or running."""
+    return jobs.enqueue(
+        Job.Kind.DBT_RUN,
+        run_dbt_task,
+        dbt.job_params(select, full_refresh),
+        user,
+        exclusive=True,
+    )
+
+
+@shared_task
+def run_dbt_task(job_id):
+    """Run a queued dbt build; the job records each model's outcome."""
+    dbt.run_job(job_id)

@@ -6,11 +6,19 @@ from decimal import Decimal
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django.db import connections
 
 from finance_project.celery import app as celery_app
 from labeling.models import Transaction
 
 _external_ids = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    # Worker threads and dbt open connections of their own; persistent ones
+    # would outlive the threads and keep the test database from being dropped.
+    connections["default"].settings_dict["CONN_MAX_AGE"] = 0
 
 
 @pytest.fixture

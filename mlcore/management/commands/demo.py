@@ -44,6 +44,7 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         self._ensure_data(options)
         call_command("build_features", all=True, stdout=self.stdout)
+        call_command("run_dbt", stdout=self.stdout)
         password = self._reset_admin_password()
 
         url = f"http://{options['host']}:{options['port']}/admin/"
