@@ -1,5 +1,9 @@
 """The embedded PostgreSQL and Redis are real servers that start and stop."""
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import psycopg
 import pytest
 import redis
@@ -10,12 +14,18 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    # A short path: unix sockets live inside it.
-    monkeypatch.setenv("FINANCE_DATA_DIR", str(tmp_path))
-    yield tmp_path
-    services.EmbeddedRedis(tmp_path).stop()
-    services.EmbeddedPostgres(tmp_path).stop()
+def data_dir(monkeypatch):
+    # Not under pytest's tmp_path: as root, PostgreSQL runs as another user
+    # that must reach the folder, and pytest keeps its own folders private
+    # (re-tightening them whenever another pytest session starts). The path
+    # is short because unix sockets live inside it.
+    path = Path(tempfile.mkdtemp(prefix="finance-services-"))
+    path.chmod(0o755)
+    monkeypatch.setenv("FINANCE_DATA_DIR", str(path))
+    yield path
+    services.EmbeddedRedis(path).stop()
+    services.EmbeddedPostgres(path).stop()
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_missing_urls_start_both_servers_and_they_are_reused(data_dir):
