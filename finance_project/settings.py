@@ -169,3 +169,6 @@ CELERY_BEAT_SCHEDULE = {
 
 # A job still "running" after this long has lost its worker.
 JOB_STALE_AFTER_SECONDS = env.get_int("JOB_STALE_AFTER_SECONDS", 6 * 3600)
+
+# Largest file the transaction import accepts, in bytes (50 MB).
+IMPORT_MAX_BYTES = env.get_int("IMPORT_MAX_BYTES", 50 * 1024 * 1024)

@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 
+from labeling.import_views import TransactionImportExport
 from labeling.models import Category, LabelHistory, Transaction, TransactionLabel
 
 
@@ -31,6 +32,11 @@ class TransactionAdmin(admin.ModelAdmin):
     inlines = [TransactionLabelInline]
     # Counting a million rows on every page costs more than the page itself.
     show_full_result_count = False
+    # Adds the Import and Export CSV buttons (labeling/import_views.py).
+    change_list_template = "admin/labeling/transaction/change_list.html"
+
+    def get_urls(self):
+        return TransactionImportExport(self).urls() + super().get_urls()
 
     @admin.display(description="label", ordering="label__label")
     def label_name(self, obj):
