@@ -1,9 +1,25 @@
 """Admin for transactions, categories, labels and label history."""
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db import transaction
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
+from labeling import labels
 from labeling.import_views import TransactionImportExport
-from labeling.models import Category, LabelHistory, Transaction, TransactionLabel
+from labeling.labels import bulk_set_labels
+from labeling.models import (
+    Category,
+    LabelHistory,
+    LabelSource,
+    Transaction,
+    TransactionLabel,
+)
+from mlcore.models import FeatureVector
+from mlcore.tasks import build_transaction_features_task
 
 
 @admin.register(Category)
@@ -13,23 +29,71 @@ class CategoryAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
 
-class TransactionLabelInline(admin.StackedInline):
-    model = TransactionLabel
-    fields = ["label", "source", "labeled_by", "rule_id", "updated_at"]
-    readonly_fields = fields
-    can_delete = False
-    extra = 0
+class LabelStatusFilter(admin.SimpleListFilter):
+    title = "label status"
+    parameter_name = "labeled"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Labeled"), ("no", "Unlabeled")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(label__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(label__isnull=True)
+        return queryset
+
+
+class CategoryChoiceForm(forms.Form):
+    category = forms.ModelChoiceField(
+        queryset=Category.objects.filter(is_active=True),
+        to_field_name="name",
+        help_text="Written as a human label; the label history keeps what it replaces.",
+    )
 
 
 @admin.register(Transaction)
 class TransactionAdmin(admin.ModelAdmin):
-    list_display = ["posted_on", "description", "amount", "account", "label_name"]
-    list_filter = ["label__source", "account"]
-    search_fields = ["description"]
+    list_display = [
+        "posted_on",
+        "description",
+        "merchant",
+        "signed_amount",
+        "account",
+        "label_badge",
+    ]
+    list_filter = [
+        LabelStatusFilter,
+        "label__source",
+        ("label__label", admin.RelatedOnlyFieldListFilter),
+        "features__is_subscription",
+        "account",
+    ]
+    search_fields = ["description", "features__merchant"]
     date_hierarchy = "posted_on"
-    list_select_related = ["label"]
-    readonly_fields = ["created_at", "updated_at", "deleted_at"]
-    inlines = [TransactionLabelInline]
+    list_select_related = ["label", "features"]
+    list_per_page = 50
+    actions = ["set_category", "clear_label", "build_features"]
+    readonly_fields = [
+        "created_at",
+        "updated_at",
+        "deleted_at",
+        "current_label",
+        "feature_table",
+        "label_history",
+        "same_merchant",
+    ]
+    fieldsets = [
+        (
+            None,
+            {"fields": ["account", "external_id", "posted_on", "description"]},
+        ),
+        (None, {"fields": ["amount", "currency"]}),
+        ("Label", {"fields": ["current_label", "label_history"]}),
+        ("Features", {"fields": ["feature_table"]}),
+        ("Same merchant", {"fields": ["same_merchant"]}),
+        (None, {"fields": ["created_at", "updated_at", "deleted_at"]}),
+    ]
     # Counting a million rows on every page costs more than the page itself.
     show_full_result_count = False
     # Adds the Import and Export CSV buttons (labeling/import_views.py).
@@ -38,10 +102,190 @@ class TransactionAdmin(admin.ModelAdmin):
     def get_urls(self):
         return TransactionImportExport(self).urls() + super().get_urls()
 
+    def has_delete_permission(self, request, obj=None):
+        # Transactions are soft-deleted by the import and API; a hard delete
+        # from a changelist would also drop their labels and features.
+        return request.user.is_superuser
+
+    @admin.display(description="merchant", ordering="features__merchant")
+    def merchant(self, obj):
+        features = getattr(obj, "features", None)
+        return features.merchant if features else "—"
+
+    @admin.display(description="amount", ordering="amount")
+    def signed_amount(self, obj):
+        css = "amount-in" if obj.amount > 0 else "amount-out"
+        color = "#1a7f37" if obj.amount > 0 else "#b42318"
+        return format_html(
+            '<span class="{}" style="color:{};font-variant-numeric:tabular-nums">'
+            "{}</span>",
+            css,
+            color,
+            f"{obj.amount:+,.2f}",
+        )
+
     @admin.display(description="label", ordering="label__label")
-    def label_name(self, obj):
+    def label_badge(self, obj):
         label = getattr(obj, "label", None)
-        return f"{label.label_id} ({label.source})" if label else "—"
+        if label is None:
+            return "—"
+        return format_html(
+            '{} <span class="label-source label-source-{}" style="{}">{}</span>',
+            label.label_id,
+            label.source,
+            _BADGE_STYLE[label.source],
+            label.source,
+        )
+
+    @admin.display(description="label")
+    def current_label(self, obj):
+        label = TransactionLabel.objects.filter(txn=obj).select_related("labeled_by")
+        label = label.first()
+        if label is None:
+            return "Unlabeled"
+        who = label.labeled_by or (f"rule {label.rule_id}" if label.rule_id else "")
+        return format_html(
+            "{} ({}) {} — {}", label.label_id, label.source, who, label.updated_at
+        )
+
+    @admin.display(description="features")
+    def feature_table(self, obj):
+        features = FeatureVector.objects.filter(txn=obj).values().first()
+        if features is None:
+            return "Not built yet."
+        rows = format_html_join(
+            "", "<tr><th>{}</th><td>{}</td></tr>", sorted(features.items())
+        )
+        return format_html("<table>{}</table>", rows)
+
+    @admin.display(description="history")
+    def label_history(self, obj):
+        entries = LabelHistory.objects.filter(txn_id=obj.pk).select_related("actor")
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{} ({}) → {} ({})</td><td>{}</td></tr>",
+            (
+                (
+                    entry.changed_at,
+                    entry.operation,
+                    entry.old_label or "—",
+                    entry.old_source or "—",
+                    entry.new_label or "—",
+                    entry.new_source or "—",
+                    entry.actor or (f"rule {entry.rule_id}" if entry.rule_id else ""),
+                )
+                for entry in entries[:HISTORY_ROWS]
+            ),
+        )
+        return format_html("<table>{}</table>", rows) if rows else "No changes."
+
+    @admin.display(description="other transactions of this merchant")
+    def same_merchant(self, obj):
+        features = FeatureVector.objects.filter(txn=obj).first()
+        if features is None:
+            return "—"
+        others = (
+            Transaction.objects.filter(
+                features__account=features.account,
+                features__merchant=features.merchant,
+            )
+            .exclude(pk=obj.pk)
+            .select_related("label")
+            .order_by("-posted_on", "-id")[:SAME_MERCHANT_ROWS]
+        )
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    reverse("admin:labeling_transaction_change", args=[other.pk]),
+                    other.posted_on,
+                    other.description,
+                    other.amount,
+                    self.label_badge(other),
+                )
+                for other in others
+            ),
+        )
+        return format_html("<table>{}</table>", rows) if rows else "None."
+
+    @admin.action(description="Set category…", permissions=["label"])
+    def set_category(self, request, queryset):
+        if "apply" in request.POST:
+            form = CategoryChoiceForm(request.POST)
+            if form.is_valid():
+                category = form.cleaned_data["category"].name
+                ids = list(queryset.values_list("pk", flat=True))
+                unchanged = TransactionLabel.objects.filter(
+                    txn_id__in=ids, label=category, source=LabelSource.HUMAN
+                ).count()
+                result = bulk_set_labels(
+                    dict.fromkeys(ids, category), LabelSource.HUMAN, actor=request.user
+                )
+                self.message_user(
+                    request,
+                    f"Set {category} on {result.written - unchanged} transactions; "
+                    f"{unchanged} already had it"
+                    + (
+                        f"; {result.skipped} kept a label that outranks it."
+                        if result.skipped
+                        else "."
+                    ),
+                    messages.SUCCESS,
+                )
+                return None
+        else:
+            form = CategoryChoiceForm()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Set category",
+            "opts": self.model._meta,
+            "form": form,
+            "queryset": queryset,
+            "count": queryset.count(),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(
+            request, "admin/labeling/transaction/set_category.html", context
+        )
+
+    @admin.action(description="Clear label", permissions=["label"])
+    def clear_label(self, request, queryset):
+        cleared = sum(
+            labels.clear_label(pk, actor=request.user)
+            for pk in queryset.values_list("pk", flat=True)
+        )
+        self.message_user(
+            request,
+            f"Cleared {cleared} labels; the history keeps them.",
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Build features for selected", permissions=["build"])
+    def build_features(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True))
+        transaction.on_commit(lambda: build_transaction_features_task.delay(ids))
+        self.message_user(
+            request, f"Queued a feature build for {len(ids)} transactions."
+        )
+
+    def has_label_permission(self, request):
+        return request.user.has_perm("labeling.change_transactionlabel")
+
+    def has_build_permission(self, request):
+        return request.user.has_perm("mlcore.run_feature_build")
+
+
+# Colours of the label source badges in the changelist.
+_BADGE_STYLE = {
+    "human": "background:#1a7f37;color:#fff;padding:0 4px;border-radius:3px",
+    "rule": "background:#9a6700;color:#fff;padding:0 4px;border-radius:3px",
+    "import": "background:#57606a;color:#fff;padding:0 4px;border-radius:3px",
+}
+
+# Rows shown on a transaction's change page.
+HISTORY_ROWS = 50
+SAME_MERCHANT_ROWS = 20
 
 
 @admin.register(LabelHistory)

@@ -1,7 +1,14 @@
 """Read-only admin for features, jobs and training runs."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils.html import format_html
 
+from mlcore import tasks
+from mlcore.jobs import JobConflict
 from mlcore.models import FeatureVector, Job, TrainingRun
 
 
@@ -46,13 +53,103 @@ class JobAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["kind", "status"]
     list_select_related = ["created_by"]
+    readonly_fields = [
+        "kind",
+        "status",
+        "progress",
+        "params",
+        "result",
+        "log",
+        "error",
+        "celery_task_id",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
+    exclude = ["log_tail", "progress_done", "progress_total"]
+    change_list_template = "admin/mlcore/job/change_list.html"
+    change_form_template = "admin/mlcore/job/change_form.html"
+
+    def get_urls(self):
+        start = path(
+            "start/<str:kind>/",
+            self.admin_site.admin_view(self.start_view),
+            name="mlcore_job_start",
+        )
+        return [start, *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "startable": [
+                (kind, label)
+                for kind, (label, permission, _) in JOB_STARTERS.items()
+                if request.user.has_perm(permission)
+            ],
+        }
+        return super().changelist_view(request, extra_context)
+
+    def start_view(self, request, kind):
+        """Queue a job from the admin; the worker picks it up after commit."""
+        if request.method != "POST" or kind not in JOB_STARTERS:
+            raise Http404("No such job to start.")
+        _, permission, start = JOB_STARTERS[kind]
+        if not request.user.has_perm(permission):
+            raise PermissionDenied
+
+        try:
+            job = start(user=request.user)
+        except JobConflict as conflict:
+            self.message_user(
+                request,
+                format_html(
+                    'Not started: <a href="{}">{}</a> is still {}.',
+                    _job_url(conflict.job),
+                    conflict.job,
+                    conflict.job.status,
+                ),
+                messages.WARNING,
+            )
+        else:
+            self.message_user(
+                request,
+                format_html('Queued <a href="{}">{}</a>.', _job_url(job), job),
+                messages.SUCCESS,
+            )
+        return redirect("admin:mlcore_job_changelist")
 
     @admin.display(description="progress")
     def progress(self, obj):
         percent = obj.progress_percent
         if percent is None:
             return f"{obj.progress_done:,}"
-        return f"{obj.progress_done:,} / {obj.progress_total:,} ({percent:.0f}%)"
+        return format_html(
+            '<progress value="{}" max="100"></progress> {} / {} ({}%)',
+            f"{percent:.0f}",
+            f"{obj.progress_done:,}",
+            f"{obj.progress_total:,}",
+            f"{percent:.0f}",
+        )
+
+    @admin.display(description="log")
+    def log(self, obj):
+        return format_html("<pre>{}</pre>", obj.log_tail) if obj.log_tail else "—"
+
+
+def _job_url(job):
+    return reverse("admin:mlcore_job_change", args=[job.pk])
+
+
+# Jobs people may start from the admin: label, permission, starter.
+JOB_STARTERS = {
+    Job.Kind.FEATURE_BUILD: (
+        "Build features",
+        "mlcore.run_feature_build",
+        tasks.start_feature_build,
+    ),
+    Job.Kind.DBT_RUN: ("Run dbt", "mlcore.run_dbt", tasks.start_dbt_run),
+}
 
 
 @admin.register(TrainingRun)
