@@ -3,7 +3,6 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db import transaction
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -19,7 +18,7 @@ from labeling.models import (
     TransactionLabel,
 )
 from mlcore.models import FeatureVector
-from mlcore.tasks import build_transaction_features_task
+from mlcore.tasks import start_selected_feature_build
 
 
 @admin.register(Category)
@@ -264,9 +263,15 @@ class TransactionAdmin(admin.ModelAdmin):
     @admin.action(description="Build features for selected", permissions=["build"])
     def build_features(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
-        transaction.on_commit(lambda: build_transaction_features_task.delay(ids))
+        job = start_selected_feature_build(ids, user=request.user)
         self.message_user(
-            request, f"Queued a feature build for {len(ids)} transactions."
+            request,
+            format_html(
+                'Queued <a href="{}">{}</a> for {} transactions.',
+                reverse("admin:mlcore_job_change", args=[job.pk]),
+                job,
+                len(ids),
+            ),
         )
 
     def has_label_permission(self, request):

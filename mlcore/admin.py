@@ -2,9 +2,10 @@
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from mlcore import tasks
@@ -46,6 +47,7 @@ class JobAdmin(ReadOnlyAdmin):
         "kind",
         "status",
         "progress",
+        "duration",
         "created_by",
         "created_at",
         "started_at",
@@ -57,6 +59,7 @@ class JobAdmin(ReadOnlyAdmin):
         "kind",
         "status",
         "progress",
+        "duration",
         "params",
         "result",
         "log",
@@ -72,12 +75,34 @@ class JobAdmin(ReadOnlyAdmin):
     change_form_template = "admin/mlcore/job/change_form.html"
 
     def get_urls(self):
-        start = path(
-            "start/<str:kind>/",
-            self.admin_site.admin_view(self.start_view),
-            name="mlcore_job_start",
+        view = self.admin_site.admin_view
+        return [
+            path("start/<str:kind>/", view(self.start_view), name="mlcore_job_start"),
+            path("progress/", view(self.progress_view), name="mlcore_job_progress"),
+            *super().get_urls(),
+        ]
+
+    def progress_view(self, request):
+        """Status and progress of the jobs in ``?ids=1,2``, for live updates."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            ids = [int(i) for i in request.GET.get("ids", "").split(",") if i]
+        except ValueError:
+            return JsonResponse({"error": "ids must be job numbers"}, status=400)
+        jobs = Job.objects.filter(pk__in=ids[:MAX_POLLED_JOBS])
+        return JsonResponse(
+            {
+                str(job.pk): {
+                    "status": job.status,
+                    "progress": str(self.progress(job)),
+                    "duration": self.duration(job),
+                    "log_tail": job.log_tail,
+                    "error": job.error,
+                }
+                for job in jobs
+            }
         )
-        return [start, *super().get_urls()]
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {
@@ -123,18 +148,37 @@ class JobAdmin(ReadOnlyAdmin):
     def progress(self, obj):
         percent = obj.progress_percent
         if percent is None:
-            return f"{obj.progress_done:,}"
+            text = format_html("{}", f"{obj.progress_done:,}")
+        else:
+            text = format_html(
+                '<progress value="{}" max="100"></progress> {} / {} ({}%)',
+                f"{percent:.0f}",
+                f"{obj.progress_done:,}",
+                f"{obj.progress_total:,}",
+                f"{percent:.0f}",
+            )
+        # The span lets job_progress.js update the cell while the job runs.
         return format_html(
-            '<progress value="{}" max="100"></progress> {} / {} ({}%)',
-            f"{percent:.0f}",
-            f"{obj.progress_done:,}",
-            f"{obj.progress_total:,}",
-            f"{percent:.0f}",
+            '<span class="job-progress" data-job-id="{}" data-status="{}">{}</span>',
+            obj.pk,
+            obj.status,
+            text,
         )
+
+    @admin.display(description="duration")
+    def duration(self, obj):
+        if obj.started_at is None:
+            return "—"
+        end = obj.finished_at or timezone.now()
+        return f"{(end - obj.started_at).total_seconds():.1f}s"
 
     @admin.display(description="log")
     def log(self, obj):
         return format_html("<pre>{}</pre>", obj.log_tail) if obj.log_tail else "—"
+
+
+# A page polls at most this many jobs at once (the changelist shows 100).
+MAX_POLLED_JOBS = 100
 
 
 def _job_url(job):

@@ -87,6 +87,32 @@ def fail_job_task(job_id, error):
     jobs.fail(job_id, error)
 
 
+def start_selected_feature_build(txn_ids, user=None):
+    """Queue a feature build of chosen transactions as a job."""
+    return jobs.enqueue(
+        Job.Kind.FEATURE_BUILD,
+        build_selected_features_task,
+        {"txn_ids": sorted(txn_ids)},
+        user,
+    )
+
+
+@shared_task
+def build_selected_features_task(job_id):
+    def work(job, progress):
+        txn_ids = job.params["txn_ids"]
+        progress.set_total(len(txn_ids))
+        result = build.build_transactions(txn_ids)
+        progress.advance(len(txn_ids))
+        progress.log(
+            f"{result.processed} transactions computed, {result.written} rows "
+            f"written, {result.deleted} removed"
+        )
+        return {"processed": result.processed, "written": result.written}
+
+    jobs.run_job(job_id, work)
+
+
 @shared_task
 def build_transaction_features_task(txn_ids):
     """Build features of new or changed transactions (after an import)."""

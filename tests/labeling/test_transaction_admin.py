@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from labeling.labels import set_label
 from labeling.models import LabelHistory, LabelSource, TransactionLabel
 from mlcore.features import build
+from mlcore.models import Job
 
 pytestmark = pytest.mark.django_db
 
@@ -139,6 +140,20 @@ def test_clear_label_keeps_the_history(labeler_client, some_transactions):
     assert not TransactionLabel.objects.filter(txn=txn).exists()
     deleted = LabelHistory.objects.get(txn_id=txn.pk, operation="delete")
     assert deleted.actor.username == "labeler-1"
+
+
+def test_build_features_for_selected_queues_a_job(
+    client, some_transactions, django_capture_on_commit_callbacks
+):
+    client.force_login(staff_in("analyst"))
+
+    with django_capture_on_commit_callbacks(execute=False) as sent:
+        page = post_action(client, "build_features", some_transactions[:2])
+
+    job = Job.objects.get()
+    assert job.params == {"txn_ids": sorted(t.pk for t in some_transactions[:2])}
+    assert len(sent) == 1
+    assert f"/admin/mlcore/job/{job.pk}/change/" in page.content.decode()
 
 
 def test_change_page_shows_features_history_and_same_merchant(

@@ -17,7 +17,11 @@ from labeling.models import Transaction
 from mlcore.features import build
 from mlcore.jobs import JobConflict
 from mlcore.models import FeatureVector, Job, JobStatus
-from mlcore.tasks import build_features_task, start_feature_build
+from mlcore.tasks import (
+    build_features_task,
+    start_feature_build,
+    start_selected_feature_build,
+)
 
 
 def generate(count, seed=3, months=6):
@@ -119,6 +123,26 @@ def test_celery_build_runs_chunks_on_the_worker(celery_worker):
     assert job.progress_done == job.progress_total == Transaction.objects.count()
     assert len(job.result["chunks"]) == job.result["chunks_planned"] > 1
     assert feature_count_matches_live_transactions()
+
+
+def test_selected_transactions_are_built_as_a_job(celery_worker):
+    generate(300)
+    chosen = list(Transaction.objects.values_list("pk", flat=True)[:25])
+
+    job = start_selected_feature_build(chosen)
+
+    wait_for(
+        lambda: (
+            Job.objects.get(pk=job.pk).status != JobStatus.QUEUED
+            and Job.objects.get(pk=job.pk).finished_at is not None
+        ),
+        60,
+        "the job did not finish",
+    )
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.progress_done == job.progress_total == 25
+    assert set(FeatureVector.objects.values_list("txn_id", flat=True)) >= set(chosen)
 
 
 def test_a_build_that_cannot_start_fails_its_job(celery_worker):

@@ -58,7 +58,7 @@ def test_unknown_job_kind_is_not_found(admin_client):
     assert admin_client.post(f"{JOBS}start/launch_rockets/").status_code == 404
 
 
-def test_a_running_job_page_refreshes_itself(admin_client):
+def test_a_running_job_is_followed_without_reloading(admin_client):
     job = Job.objects.create(
         kind=Job.Kind.FEATURE_BUILD,
         status=JobStatus.RUNNING,
@@ -68,7 +68,19 @@ def test_a_running_job_page_refreshes_itself(admin_client):
     )
 
     page = admin_client.get(f"{JOBS}{job.pk}/change/").content.decode()
+    assert "mlcore/job_progress.js" in page
+    assert f'data-job-id="{job.pk}" data-status="running"' in page
 
-    assert 'http-equiv="refresh"' in page
-    assert "chunk 0: 5 transactions" in page
-    assert "<progress" in page
+    Job.objects.filter(pk=job.pk).update(progress_done=10, status="succeeded")
+    polled = admin_client.get(f"{JOBS}progress/?ids={job.pk}").json()[str(job.pk)]
+
+    assert polled["status"] == "succeeded"
+    assert "10 / 10 (100%)" in polled["progress"]
+    assert polled["log_tail"] == "chunk 0: 5 transactions"
+
+
+def test_progress_rejects_malformed_ids(admin_client):
+    response = admin_client.get(f"{JOBS}progress/?ids=1,two")
+
+    assert response.status_code == 400
+    assert response.json() == {"error": "ids must be job numbers"}
