@@ -1,10 +1,15 @@
 """Admin for transactions, categories, labels and label history."""
 
+from datetime import datetime, timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.paginator import Paginator
+from django.db.models import Max, Min
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
 from labeling import labels
@@ -43,6 +48,61 @@ class LabelStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+class CategoryFilter(admin.SimpleListFilter):
+    """Filter by label; the choices are the vocabulary, not a scan of labels."""
+
+    title = "category"
+    parameter_name = "category"
+
+    def lookups(self, request, model_admin):
+        names = Category.objects.filter(is_active=True).values_list("name", flat=True)
+        return [(name, name) for name in names]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(label__label=self.value())
+        return queryset
+
+
+class MonthFilter(admin.SimpleListFilter):
+    """Filter by posting month, newest first, from the indexed date range."""
+
+    title = "month"
+    parameter_name = "month"
+
+    def lookups(self, request, model_admin):
+        bounds = Transaction.objects.aggregate(
+            first=Min("posted_on"), last=Max("posted_on")
+        )
+        if bounds["first"] is None:
+            return []
+        months = []
+        month = bounds["last"].replace(day=1)
+        while month >= bounds["first"].replace(day=1):
+            months.append((month.strftime("%Y-%m"), month.strftime("%B %Y")))
+            month = (month - timedelta(days=1)).replace(day=1)
+        return months
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        try:
+            start = datetime.strptime(self.value(), "%Y-%m").date()
+        except ValueError:
+            return queryset.none()
+        end = (start + timedelta(days=32)).replace(day=1)
+        return queryset.filter(posted_on__gte=start, posted_on__lt=end)
+
+
+class CappedCountPaginator(Paginator):
+    """Count at most ``COUNT_CAP`` rows: exact counts of a million rows on
+    every page cost more than the page itself, and nobody pages that far."""
+
+    @cached_property
+    def count(self):
+        return self.object_list[: COUNT_CAP + 1].count()
+
+
 class CategoryChoiceForm(forms.Form):
     category = forms.ModelChoiceField(
         queryset=Category.objects.filter(is_active=True),
@@ -64,14 +124,15 @@ class TransactionAdmin(admin.ModelAdmin):
     list_filter = [
         LabelStatusFilter,
         "label__source",
-        ("label__label", admin.RelatedOnlyFieldListFilter),
+        CategoryFilter,
+        MonthFilter,
         "features__is_subscription",
         "account",
     ]
     search_fields = ["description", "features__merchant"]
-    date_hierarchy = "posted_on"
     list_select_related = ["label", "features"]
     list_per_page = 50
+    paginator = CappedCountPaginator
     actions = ["set_category", "clear_label", "build_features"]
     readonly_fields = [
         "created_at",
@@ -287,6 +348,9 @@ _BADGE_STYLE = {
     "rule": "background:#9a6700;color:#fff;padding:0 4px;border-radius:3px",
     "import": "background:#57606a;color:#fff;padding:0 4px;border-radius:3px",
 }
+
+# Rows the changelist counts at most (it then shows that many pages).
+COUNT_CAP = 10_000
 
 # Rows shown on a transaction's change page.
 HISTORY_ROWS = 50

@@ -89,7 +89,15 @@ def test_changelist_query_count_does_not_grow_with_rows(admin_client, make_txn):
 
 @pytest.mark.parametrize(
     ("query", "expected"),
-    [("labeled=no", 5), ("labeled=yes", 1), ("label__source__exact=human", 1)],
+    [
+        ("labeled=no", 5),
+        ("labeled=yes", 1),
+        ("label__source__exact=human", 1),
+        ("category=Food+%26+Dining", 1),
+        ("month=2025-03", 6),
+        ("month=2025-04", 0),
+        ("month=not-a-month", 0),
+    ],
 )
 def test_label_filters(admin_client, some_transactions, query, expected):
     set_label(some_transactions[0].pk, "Food & Dining", LabelSource.HUMAN)
