@@ -63,7 +63,7 @@ WSGI_APPLICATION = "finance_project.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "finance_project" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
