@@ -6,6 +6,10 @@ from django.urls import path
 from finance_project import views
 from labeling import queue_views
 
+admin.site.site_header = "Finance categorizer"
+admin.site.site_title = "Finance categorizer"
+admin.site.index_title = "Labeling, features and jobs"
+
 
 def queue_path(route, view, name):
     """A labeling-queue URL behind the admin's login, staff check and CSRF."""

@@ -100,7 +100,7 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self):
-        return self.object_list[: COUNT_CAP + 1].count()
+        return self.object_list[:COUNT_CAP].count()
 
 
 class CategoryChoiceForm(forms.Form):
@@ -133,6 +133,8 @@ class TransactionAdmin(admin.ModelAdmin):
     list_select_related = ["label", "features"]
     list_per_page = 50
     paginator = CappedCountPaginator
+    # Facet counts run one count per filter choice over the whole table.
+    show_facets = admin.ShowFacets.NEVER
     actions = ["set_category", "clear_label", "build_features"]
     readonly_fields = [
         "created_at",

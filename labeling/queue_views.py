@@ -12,6 +12,7 @@ with a 4xx status. The queue's own state lives in the session
 import json
 import logging
 
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.template.response import TemplateResponse
@@ -123,8 +124,8 @@ def queue_page(request):
         request,
         "admin/labeling/queue.html",
         {
+            **admin.site.each_context(request),
             "title": "Labeling queue",
-            "site_header": "Finance categorizer",
             "categories": categories,
         },
     )
