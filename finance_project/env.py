@@ -5,6 +5,7 @@ bad deployment stops at start-up instead of misbehaving later.
 """
 
 import os
+import re
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -45,6 +46,17 @@ def get_int(name, default):
         return int(value)
     except ValueError:
         raise ImproperlyConfigured(f"{name}={value!r} is not an integer.") from None
+
+
+def get_rate(name, default):
+    """Read a request rate such as ``120/min`` (a count, then s/min/hour/day)."""
+    value = get_str(name, default)
+    if not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ImproperlyConfigured(
+            f"{name}={value!r} must look like 120/min (a count, then s, min, "
+            "hour or day)."
+        )
+    return value
 
 
 def get_list(name, default=()):

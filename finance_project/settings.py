@@ -42,6 +42,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django_celery_results",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "labeling",
     "mlcore",
 ]
@@ -172,3 +177,43 @@ JOB_STALE_AFTER_SECONDS = env.get_int("JOB_STALE_AFTER_SECONDS", 6 * 3600)
 
 # Largest file the transaction import accepts, in bytes (50 MB).
 IMPORT_MAX_BYTES = env.get_int("IMPORT_MAX_BYTES", 50 * 1024 * 1024)
+
+
+# The REST API under /api/ (finance_project.api). Token first: its
+# WWW-Authenticate header makes anonymous requests 401s rather than 403s.
+# Throttle counters live in the default (per-process) cache.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "finance_project.api.ApiSchema",
+    "EXCEPTION_HANDLER": "finance_project.api.handle_exception",
+    "DEFAULT_THROTTLE_RATES": {
+        "writes": env.get_rate("API_THROTTLE_WRITES", "120/min"),
+        "jobs": env.get_rate("API_THROTTLE_JOBS", "10/min"),
+    },
+    # Dates and amounts as strings, exactly as stored.
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Finance categorizer API",
+    "DESCRIPTION": (
+        "Transactions, golden labels, categories, features and background "
+        "jobs. Authenticate with a session (browser) or a token header "
+        "(`Authorization: Token <key>`)."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's files come from drf-spectacular-sidecar, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "mlcore.models.JobStatus",
+        "LabelSourceEnum": "labeling.models.LabelSource",
+    },
+}

@@ -1,9 +1,9 @@
 """Top-level URL configuration."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
-from finance_project import views
+from finance_project import api, views
 from labeling import queue_views
 
 admin.site.site_header = "Finance categorizer"
@@ -32,4 +32,5 @@ urlpatterns = [
         "labeling_queue_label_merchant",
     ),
     path("admin/", admin.site.urls),
+    path("api/", include(api.urlpatterns())),
 ]

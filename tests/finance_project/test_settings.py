@@ -33,6 +33,7 @@ def run_manage(*args, **overrides):
         ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL must be a postgresql://"),
         ({"REDIS_URL": "amqp://guest@x//"}, "REDIS_URL must be a redis://"),
         ({"DEBUG": "maybe"}, "DEBUG='maybe' is not a boolean"),
+        ({"API_THROTTLE_WRITES": "lots"}, "API_THROTTLE_WRITES='lots' must look"),
         ({"DEBUG": "0", "SECRET_KEY": None}, "Set the environment variable SECRET_KEY"),
         ({"DEBUG": "0", "SECRET_KEY": "short"}, "SECRET_KEY must be a private value"),
         (
