@@ -201,6 +201,12 @@ class LabelHistory(models.Model):
         db_table = "transaction_label_history"
         verbose_name_plural = "label history"
         ordering = ["-changed_at", "-id"]
+        indexes = [
+            # Labels per hour in the queue: one person's recent changes.
+            models.Index(
+                fields=["actor", "changed_at"], name="label_history_actor_idx"
+            ),
+        ]
 
     def __str__(self):
         return (
