@@ -83,7 +83,8 @@ def compute_features(transactions):
     )
     frame = _with_text_features(frame)
     frame = frame.sort("account", "merchant", "posted_on", "id")
-    frame = frame.with_columns(_amount_features()).with_columns(_history_features())
+    frame = frame.with_columns(abs_cents=pl.col("amount_cents").abs())
+    frame = frame.with_columns(_history_features())
     return frame.select(
         txn_id=pl.col("id"),
         account=pl.col("account"),
@@ -114,10 +115,6 @@ def _with_text_features(frame):
         tokens=tokens_expr(pl.col("description")),
     )
     return pl.concat([frame.filter(~missing), derived])
-
-
-def _amount_features():
-    return [pl.col("amount_cents").abs().alias("abs_cents")]
 
 
 def _history_features():
