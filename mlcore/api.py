@@ -26,6 +26,7 @@ from finance_project.api import (
 )
 from mlcore import dbt, tasks
 from mlcore.features.build import DEFAULT_BATCH_SIZE
+from mlcore.features.compute import FEATURE_COLUMNS
 from mlcore.jobs import JobConflict
 from mlcore.models import FeatureVector, Job, JobStatus, TrainingRun
 
@@ -48,28 +49,8 @@ class FeatureVectorSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = FeatureVector
-        fields = [
-            "txn",
-            "account",
-            "ts_month",
-            "merchant",
-            "tokens",
-            "amount",
-            "abs_amount",
-            "log_amount",
-            "is_credit",
-            "is_round_amount",
-            "dow",
-            "is_weekend",
-            "day_of_month",
-            "month",
-            "is_subscription",
-            "days_since_prev_merchant",
-            "merchant_prior_count",
-            "amount_deviation",
-            "feature_version",
-            "computed_at",
-        ]
+        # The stored columns as the feature code defines them, then when.
+        fields = ["txn", *FEATURE_COLUMNS[1:], "computed_at"]
         read_only_fields = fields
 
 
