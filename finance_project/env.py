@@ -48,6 +48,20 @@ def get_int(name, default):
         raise ImproperlyConfigured(f"{name}={value!r} is not an integer.") from None
 
 
+def get_fraction(name, default):
+    """Read a number from 0 to 1, or None (off) when unset and no default."""
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a number.") from None
+    if not 0.0 <= number <= 1.0:
+        raise ImproperlyConfigured(f"{name}={value!r} must be between 0 and 1.")
+    return number
+
+
 def get_rate(name, default):
     """Read a request rate such as ``120/min`` (a count, then s/min/hour/day)."""
     value = get_str(name, default)

@@ -178,6 +178,30 @@ JOB_STALE_AFTER_SECONDS = env.get_int("JOB_STALE_AFTER_SECONDS", 6 * 3600)
 # Largest file the transaction import accepts, in bytes (50 MB).
 IMPORT_MAX_BYTES = env.get_int("IMPORT_MAX_BYTES", 50 * 1024 * 1024)
 
+# Labeling rules whose precision against human labels falls below this share
+# are flagged in the admin and the API.
+RULE_PRECISION_FLOOR = env.get_fraction("RULE_PRECISION_FLOOR", 0.9)
+
+# Trained models are joblib files here; the database keeps each one's
+# SHA-256, checked on every load. Several hosts need a shared directory.
+MODEL_STORAGE_DIR = Path(
+    env.get_str("MODEL_STORAGE_DIR", str(BASE_DIR / ".data" / "models"))
+)
+# Training reads at most this many of the most recent labeled rows.
+TRAINING_MAX_ROWS = env.get_int("TRAINING_MAX_ROWS", 300_000)
+# Share of suggestion traffic served by the challenger model, when one is
+# registered; each transaction always lands in the same arm.
+SUGGESTIONS_CHALLENGER_SHARE = env.get_fraction("SUGGESTIONS_CHALLENGER_SHARE", 0.1)
+# Suggestions at least this confident may be written as rule labels by the
+# auto-apply task. Unset: off. Pick it from a training run's threshold table.
+SUGGESTIONS_AUTO_APPLY_THRESHOLD = env.get_fraction(
+    "SUGGESTIONS_AUTO_APPLY_THRESHOLD", None
+)
+# How many categories a suggestion lists.
+SUGGESTIONS_TOP_K = env.get_int("SUGGESTIONS_TOP_K", 3)
+# Seconds a web process trusts its copy of the champion/challenger aliases.
+SUGGESTIONS_ALIAS_TTL = env.get_int("SUGGESTIONS_ALIAS_TTL", 5)
+
 
 # The REST API under /api/ (finance_project.api). Token first: its
 # WWW-Authenticate header makes anonymous requests 401s rather than 403s.

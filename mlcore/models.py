@@ -54,6 +54,10 @@ class FeatureVector(models.Model):
             models.Index(
                 fields=["account", "merchant"], name="ml_features_acct_merchant_idx"
             ),
+            # Serving reads a merchant's most recent labels month by month.
+            models.Index(
+                fields=["merchant", "ts_month"], name="ml_features_merchant_idx"
+            ),
         ]
 
     def __str__(self):
@@ -161,3 +165,157 @@ class TrainingRun(models.Model):
 
     def __str__(self):
         return f"training run #{self.pk} ({self.status})"
+
+
+class ModelVersion(models.Model):
+    """A trained model stored as an artifact, servable by its version number.
+
+    The version is the primary key: it only grows, and serving reports it
+    with every suggestion.
+    """
+
+    training_run = models.OneToOneField(
+        TrainingRun, on_delete=models.PROTECT, related_name="model_version"
+    )
+    artifact_path = models.CharField(
+        max_length=512, help_text="Path of the joblib file, relative to storage."
+    )
+    artifact_sha256 = models.CharField(max_length=64)
+    classes = models.JSONField(default=list, help_text="Categories it can suggest.")
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    class Meta:
+        db_table = "ml_model_versions"
+        ordering = ["-id"]
+        permissions = [("promote_modelversion", "Can promote and roll back models")]
+
+    def __str__(self):
+        return f"model v{self.pk}"
+
+    @property
+    def metrics(self):
+        return self.training_run.metrics
+
+
+class Alias(models.TextChoices):
+    CHAMPION = "champion"
+    CHALLENGER = "challenger"
+
+
+class ModelAlias(models.Model):
+    """Which model version an alias points at now."""
+
+    alias = models.CharField(max_length=16, choices=Alias.choices, primary_key=True)
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="aliases"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    updated_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "ml_model_aliases"
+        ordering = ["alias"]
+
+    def __str__(self):
+        return f"{self.alias} → v{self.model_version_id}"
+
+
+class ModelAliasChange(models.Model):
+    """Append-only log of every alias change: who moved what, and when."""
+
+    class Action(models.TextChoices):
+        PROMOTE = "promote"
+        ROLLBACK = "rollback"
+        REMOVE = "remove"
+
+    alias = models.CharField(max_length=16, choices=Alias.choices)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    previous_version = models.ForeignKey(
+        ModelVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    model_version = models.ForeignKey(
+        ModelVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The version the alias points at after the change; empty "
+        "when the alias was removed.",
+    )
+    reason = models.CharField(max_length=255, blank=True, default="")
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    changed_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "ml_model_alias_changes"
+        ordering = ["-changed_at", "-id"]
+
+    def __str__(self):
+        return f"{self.action} {self.alias}"
+
+
+class Suggestion(models.Model):
+    """A category suggestion served for a transaction, and what became of it.
+
+    ``outcome`` is filled in by the database when a person labels the
+    transaction: ``accepted`` if they chose the suggested category,
+    ``overridden`` otherwise (see the ``0004`` migration).
+    """
+
+    class Arm(models.TextChoices):
+        CHAMPION = "champion"
+        CHALLENGER = "challenger"
+
+    class Outcome(models.TextChoices):
+        ACCEPTED = "accepted"
+        OVERRIDDEN = "overridden"
+
+    txn = models.ForeignKey(
+        Transaction,
+        on_delete=models.DO_NOTHING,
+        db_column="txn_id",
+        related_name="suggestions",
+    )
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="suggestions"
+    )
+    arm = models.CharField(max_length=16, choices=Arm.choices)
+    label = models.CharField(max_length=64, help_text="The top category.")
+    confidence = models.FloatField(help_text="Probability of the top category.")
+    top_k = models.JSONField(
+        default=list, help_text='[{"category": ..., "probability": ...}, ...]'
+    )
+    outcome = models.CharField(
+        max_length=16, choices=Outcome.choices, null=True, blank=True
+    )
+    outcome_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    class Meta:
+        db_table = "ml_suggestions"
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["txn", "-id"], name="ml_suggestions_txn_idx"),
+            models.Index(
+                fields=["model_version", "arm"], name="ml_suggestions_version_idx"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.label} ({self.confidence:.0%}) for {self.txn_id}"

@@ -10,7 +10,7 @@ from datetime import date
 from celery import chord, shared_task
 from django.db import transaction
 
-from mlcore import dbt, jobs
+from mlcore import dbt, jobs, serving, training
 from mlcore.features import build
 from mlcore.models import Job
 
@@ -150,3 +150,55 @@ def start_dbt_run(select="tag:ml", full_refresh=False, user=None):
 def run_dbt_task(job_id):
     """Run a queued dbt build; the job records each model's outcome."""
     dbt.run_job(job_id)
+
+
+def start_training(cutoff=None, promote_if_better=True, user=None):
+    """Queue a training run; refuse while another training job is active."""
+    return jobs.enqueue(
+        Job.Kind.TRAINING,
+        train_model_task,
+        {
+            "cutoff": cutoff.isoformat() if cutoff else None,
+            "promote_if_better": promote_if_better,
+        },
+        user,
+        exclusive=True,
+    )
+
+
+@shared_task
+def train_model_task(job_id):
+    """Run a queued training job; the job links to its training run."""
+
+    def work(job, progress):
+        progress.set_total(1)
+        params = job.params
+        cutoff = params.get("cutoff")
+        run = training.train(
+            cutoff=date.fromisoformat(cutoff) if cutoff else None,
+            promote_if_better=params.get("promote_if_better", False),
+            user=job.created_by,
+            job=job,
+            log=progress.log,
+        )
+        progress.advance()
+        return {
+            "training_run": run.pk,
+            "model_version": run.model_version.pk,
+            "accuracy": run.metrics["accuracy"],
+            "macro_f1": run.metrics["macro_f1"],
+            "promotion": run.metrics.get("promotion"),
+        }
+
+    jobs.run_job(job_id, work)
+
+
+@shared_task
+def auto_apply_suggestions_task(limit=10_000):
+    """Label unlabeled transactions whose champion suggestion is confident.
+
+    Off unless ``SUGGESTIONS_AUTO_APPLY_THRESHOLD`` is set. Labels are
+    written with the ``rule`` source, so a person's label always wins and
+    later human labels overwrite them; re-running labels nothing twice.
+    """
+    return serving.auto_apply(limit=limit)

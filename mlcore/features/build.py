@@ -328,7 +328,8 @@ def _partitions_of(accounts):
         return [row[0] for row in cursor.fetchall()]
 
 
-def _copy_out(sql, params, schema):
+def copy_out(sql, params, schema):
+    """Run ``sql`` through COPY and read the rows into a frame of ``schema``."""
     buffer = io.BytesIO()
     statement = f"COPY ({sql}) TO STDOUT (FORMAT csv)"
     with connection.cursor() as cursor, cursor.cursor.copy(statement, params) as copy:
@@ -341,7 +342,7 @@ def _copy_out(sql, params, schema):
 
 
 def _read_transactions(where, params):
-    return _copy_out(
+    return copy_out(
         "SELECT t.id, t.account, t.posted_on, t.description, "
         "(t.amount * 100)::bigint FROM transactions t WHERE " + where,
         params,
@@ -363,7 +364,7 @@ def _read_stored_groups(groups, exclude=()):
         return pl.DataFrame(schema=_STORED_SCHEMA).with_columns(
             tokens=pl.lit(None, pl.List(pl.Utf8))
         )
-    stored = _copy_out(
+    stored = copy_out(
         "SELECT f.txn_id, f.account, f.ts_month + (f.day_of_month - 1), NULL, "
         "(f.amount * 100)::bigint, f.merchant, array_to_string(f.tokens, ' ') "
         "FROM ml_features f "
@@ -386,7 +387,7 @@ def _read_stored_groups(groups, exclude=()):
 
 def _read_stored_rows(txn_ids):
     """Where the given transactions were stored: (account, merchant, date)."""
-    return _copy_out(
+    return copy_out(
         "SELECT account, merchant, ts_month + (day_of_month - 1) "
         "FROM ml_features WHERE txn_id = ANY(%s)",
         [txn_ids],

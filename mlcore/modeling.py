@@ -1,0 +1,305 @@
+"""The category model: features to calibrated category probabilities.
+
+``CategoryModel`` turns point-in-time rows (see ``ROW_SCHEMA``) into a
+sparse design matrix and fits a multinomial logistic regression on it:
+
+- character n-grams of the canonical merchant key, which survive the
+  spelling differences between banks;
+- word unigrams and bigrams of the description's tokens;
+- attribute tokens: account, sign, amount band, day of month, weekday,
+  subscription, history length, and the merchant crossed with sign and
+  amount band (one shop can be two categories by amount);
+- the merchant's label prior (``mlcore.priors``): the share of each
+  category among the merchant's earlier labels, in a separate block per
+  amount of evidence so that the model learns how far to trust one label
+  against fifty, and the most recent earlier label.
+
+Probabilities are calibrated by temperature scaling. The temperature is fit
+on out-of-fold predictions over contiguous time blocks of the training
+rows, so it reflects how sure the model should be about rows it has not
+seen; the final model is then refit on every row.
+"""
+
+import math
+
+import numpy as np
+import polars as pl
+from scipy import optimize, sparse
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from mlcore.priors import PRIOR_WINDOW, merchant_priors
+
+# Columns a row needs, for training and for prediction alike. ``label`` and
+# ``weight`` are only read from training rows and from label history.
+ROW_SCHEMA = {
+    "seq": pl.Int64,
+    "posted_on": pl.Date,
+    "account": pl.Utf8,
+    "merchant": pl.Utf8,
+    "tokens": pl.List(pl.Utf8),
+    "amount_cents": pl.Int64,
+    "is_subscription": pl.Boolean,
+    "merchant_prior_count": pl.Int32,
+    "days_since_prev_merchant": pl.Int32,
+    "amount_deviation": pl.Float64,
+}
+
+# Upper bounds of the evidence bands of the prior, in summed label weight
+# (a human label weighs 3, a rule label 1, an imported one 0.5).
+EVIDENCE_BANDS = (1.5, 4.0, 10.0, math.inf)
+
+CALIBRATION_FOLDS = 3
+
+
+class CategoryModel:
+    """Multinomial logistic regression over merchant, text, amount and prior."""
+
+    def __init__(self, c=4.0, max_iter=300, calibration_folds=CALIBRATION_FOLDS):
+        self.c = c
+        self.max_iter = max_iter
+        self.calibration_folds = calibration_folds
+        self.prior_window = PRIOR_WINDOW
+        self.temperature = 1.0
+
+    def describe(self):
+        """Parameters and fitted sizes, for the training run's record."""
+        return {
+            "name": type(self).__name__,
+            "c": self.c,
+            "max_iter": self.max_iter,
+            "calibration_folds": self.calibration_folds,
+            "prior_window": self.prior_window,
+            "temperature": round(self.temperature, 4),
+            "classes": len(getattr(self, "classes_", [])),
+            "features": int(self.classifier_.coef_.shape[1])
+            if hasattr(self, "classifier_")
+            else None,
+        }
+
+    # -- training ---------------------------------------------------------
+
+    def fit(self, rows):
+        """Fit on labeled ``rows`` (``ROW_SCHEMA`` plus ``label``, ``weight``).
+
+        Each row's prior comes from the rows before it, so the model learns
+        from the same kind of evidence it will have when serving.
+        """
+        rows = rows.sort("posted_on", "seq")
+        self.classes_ = np.array(sorted(rows["label"].unique().to_list()))
+        y = np.searchsorted(self.classes_, rows["label"].to_numpy())
+        weights = rows["weight"].to_numpy().astype(np.float64)
+        counts, last = merchant_priors(rows, self.classes_, self.prior_window)
+
+        self._fit_vectorizers(rows)
+        design = self._design(rows, counts, last)
+        self.temperature = self._fit_temperature(design, y, weights)
+        self.classifier_ = self._classifier().fit(design, y, sample_weight=weights)
+        return self
+
+    def _classifier(self):
+        return LogisticRegression(C=self.c, max_iter=self.max_iter, tol=1e-3)
+
+    def _fit_temperature(self, design, y, weights):
+        """Fit the softmax temperature on out-of-fold logits of time blocks."""
+        folds = np.array_split(np.arange(design.shape[0]), self.calibration_folds)
+        logits, truth = [], []
+        for held_out in folds:
+            train = np.setdiff1d(np.arange(design.shape[0]), held_out)
+            if len(held_out) == 0 or len(np.unique(y[train])) < 2:
+                continue
+            classifier = self._classifier().fit(
+                design[train], y[train], sample_weight=weights[train]
+            )
+            # A class the fold never saw cannot be predicted at any
+            # temperature; its rows would only drag the fit to flat output.
+            known = np.isin(y[held_out], classifier.classes_)
+            logits.append(self._full_logits(classifier, design[held_out[known]]))
+            truth.append(y[held_out[known]])
+        if not logits:
+            return 1.0
+        logits, truth = np.vstack(logits), np.concatenate(truth)
+
+        def loss(log_t):
+            scaled = logits / math.exp(log_t)
+            scaled -= scaled.max(axis=1, keepdims=True)
+            log_norm = np.log(np.exp(scaled).sum(axis=1))
+            return float(np.mean(log_norm - scaled[np.arange(len(truth)), truth]))
+
+        result = optimize.minimize_scalar(loss, bounds=(-3.0, 3.0), method="bounded")
+        return math.exp(result.x)
+
+    def _full_logits(self, classifier, design):
+        """Logits over every class, the classes a fold never saw at -inf."""
+        logits = np.full((design.shape[0], len(self.classes_)), -np.inf)
+        scores = classifier.decision_function(design)
+        if scores.ndim == 1:  # two classes: sklearn returns one margin
+            scores = np.column_stack([-scores / 2, scores / 2])
+        logits[:, classifier.classes_] = scores
+        return np.where(np.isfinite(logits), logits, -1e9)
+
+    # -- prediction -------------------------------------------------------
+
+    def predict_proba(self, rows, history=None):
+        """Calibrated class probabilities of ``rows`` (columns: ``classes_``).
+
+        ``history`` holds labeled rows (``label``, ``weight``) that the
+        priors may draw on; only those dated before a row count for it.
+        """
+        if len(rows) == 0:
+            return np.zeros((0, len(self.classes_)))
+        query = rows.with_columns(
+            label=pl.lit(None, pl.Utf8), weight=pl.lit(0.0), query=pl.lit(True)
+        )
+        if history is not None and len(history):
+            # A row's own label (when it has one) is never its own evidence.
+            own = rows["seq"].cast(pl.Int64).implode()
+            history = history.filter(~pl.col("seq").is_in(own))
+        if history is not None and len(history):
+            past = history.select(
+                *PRIOR_COLUMNS, query=pl.lit(False), position=pl.lit(-1)
+            )
+            query = query.with_row_index("position").with_columns(
+                pl.col("position").cast(pl.Int64)
+            )
+            combined = pl.concat(
+                [past, query.select(*PRIOR_COLUMNS, "query", "position")],
+                how="vertical_relaxed",
+            )
+            counts, last = merchant_priors(combined, self.classes_, self.prior_window)
+            mask = combined["query"].to_numpy()
+            order = combined.filter(pl.col("query"))["position"].to_numpy()
+            counts_q = np.empty((len(rows), counts.shape[1]), dtype=counts.dtype)
+            last_q = np.empty(len(rows), dtype=last.dtype)
+            counts_q[order], last_q[order] = counts[mask], last[mask]
+            counts, last = counts_q, last_q
+        else:
+            counts, last = merchant_priors(query, self.classes_, self.prior_window)
+        logits = self.classifier_.decision_function(self._design(rows, counts, last))
+        if logits.ndim == 1:
+            logits = np.column_stack([-logits / 2, logits / 2])
+        return _softmax(logits / self.temperature)
+
+    # -- design matrix ----------------------------------------------------
+
+    def _fit_vectorizers(self, rows):
+        self.merchant_vectorizer_ = TfidfVectorizer(
+            analyzer="char_wb",
+            ngram_range=(2, 5),
+            sublinear_tf=True,
+            dtype=np.float32,
+        )
+        self.word_vectorizer_ = TfidfVectorizer(
+            analyzer=str.split,
+            sublinear_tf=True,
+            dtype=np.float32,
+        )
+        self.attribute_vectorizer_ = CountVectorizer(
+            analyzer=str.split, binary=True, dtype=np.float32
+        )
+        texts = _texts(rows)
+        for vectorizer, column in (
+            (self.merchant_vectorizer_, "merchant_text"),
+            (self.word_vectorizer_, "words"),
+            (self.attribute_vectorizer_, "attributes"),
+        ):
+            vectorizer.fit(sorted(set(texts[column])))
+
+    def _design(self, rows, counts, last):
+        texts = _texts(rows)
+        blocks = [
+            _transform_unique(self.merchant_vectorizer_, texts["merchant_text"]),
+            _transform_unique(self.word_vectorizer_, texts["words"]),
+            _transform_unique(self.attribute_vectorizer_, texts["attributes"]),
+            _prior_block(counts, last, len(self.classes_)),
+        ]
+        return sparse.hstack(blocks, format="csr", dtype=np.float32)
+
+
+# Columns the prior needs from history and query rows alike.
+PRIOR_COLUMNS = ["merchant", "posted_on", "seq", "label", "weight"]
+
+
+def _texts(rows):
+    """The three text inputs of the vectorizers, one string per row.
+
+    Plain Python over column lists: for the few rows of a suggestion
+    request this is far cheaper than building a dataframe query.
+    """
+    columns = {
+        name: rows[name].cast(dtype).to_list() for name, dtype in ROW_SCHEMA.items()
+    }
+    merchant_text, words, attributes = [], [], []
+    for (
+        _seq,
+        posted_on,
+        account,
+        merchant,
+        tokens,
+        cents,
+        subscription,
+        seen,
+        gap,
+        deviation,
+    ) in zip(*columns.values(), strict=True):
+        merchant = merchant or ""
+        sign = "in" if cents > 0 else "out"
+        band = _log2_band(abs(cents) / 100)
+        key = merchant.replace(" ", "_")
+        merchant_text.append(merchant)
+        words.append(" ".join(tokens or ()))
+        attributes.append(
+            f"acct:{(account or '').replace(' ', '_')} sign:{sign} "
+            f"amt:{sign}_{band} round:{int(cents % 100 == 0)} "
+            f"dom:{posted_on.day // 5} dow:{posted_on.weekday()} "
+            f"sub:{int(bool(subscription))} seen:{_log2_band(seen or 0)} "
+            f"gap:{'none' if gap is None else _log2_band(gap)} "
+            f"dev:{'none' if deviation is None else _deviation_band(deviation)} "
+            f"ms:{key}|{sign} ma:{key}|{sign}_{band}"
+        )
+    return {"merchant_text": merchant_text, "words": words, "attributes": attributes}
+
+
+def _log2_band(value):
+    return int(math.log2(value + 1))
+
+
+def _deviation_band(deviation):
+    return round(min(max(deviation, -1.0), 3.0) * 4)
+
+
+def _transform_unique(vectorizer, texts):
+    """Vectorize each distinct string once and gather rows by index."""
+    if len(texts) == 1:
+        return vectorizer.transform(texts)
+    distinct, inverse = np.unique(np.array(texts, dtype=object), return_inverse=True)
+    return vectorizer.transform(distinct.tolist())[inverse]
+
+
+def _prior_block(counts, last, n_classes):
+    """Class-aligned prior columns: share per evidence band, then last label."""
+    total = counts.sum(axis=1)
+    share = np.divide(
+        counts, total[:, None], out=np.zeros_like(counts), where=total[:, None] > 0
+    )
+    band = np.searchsorted(EVIDENCE_BANDS, total, side="left")
+    rows, cols = np.nonzero(share)
+    values = share[rows, cols]
+    cols = cols + band[rows] * n_classes
+    seen = last >= 0
+    last_rows = np.nonzero(seen)[0]
+    last_cols = len(EVIDENCE_BANDS) * n_classes + last[seen]
+    return sparse.csr_matrix(
+        (
+            np.concatenate([values, np.ones(len(last_rows), dtype=np.float32)]),
+            (np.concatenate([rows, last_rows]), np.concatenate([cols, last_cols])),
+        ),
+        shape=(len(counts), (len(EVIDENCE_BANDS) + 1) * n_classes),
+        dtype=np.float32,
+    )
+
+
+def _softmax(logits):
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)

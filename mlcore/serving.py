@@ -1,0 +1,285 @@
+"""Category suggestions from the registered models.
+
+``suggest_transactions`` answers for stored transactions (by id) and
+records each suggestion, so that the label a person sets later can be
+compared with it. ``suggest_new`` answers for transactions that are not
+stored, computing their features with the batch feature code against the
+stored history. Either way the merchant prior is read from the labels of
+transactions dated before the one being suggested for.
+
+When a challenger is registered, a stable hash of the transaction sends a
+fixed share of traffic (``SUGGESTIONS_CHALLENGER_SHARE``) to it: the same
+transaction always lands in the same arm.
+"""
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+from django.conf import settings
+from django.db import connection
+
+from labeling.labels import bulk_set_labels
+from labeling.models import TRAINING_WEIGHTS, LabelSource, Transaction
+from mlcore import registry
+from mlcore.features.build import build_transactions, features_for_new
+from mlcore.features.compute import FEATURE_VERSION
+from mlcore.modeling import ROW_SCHEMA
+from mlcore.models import Alias, Suggestion
+from mlcore.priors import PRIOR_SCHEMA, PRIOR_WINDOW
+
+# Sequence numbers of unsaved transactions: after every stored id, so each
+# one counts as the last transaction of its day.
+NEW_SEQ_BASE = 2**62
+
+
+class NoModel(Exception):
+    """No champion is registered, so there is nothing to suggest with."""
+
+
+@dataclass
+class Answer:
+    """The suggestion for one transaction."""
+
+    txn_id: int | None
+    top_k: list
+    model_version: int
+    arm: str
+    suggestion_id: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def category(self):
+        return self.top_k[0]["category"]
+
+    @property
+    def confidence(self):
+        return self.top_k[0]["probability"]
+
+
+def arm_for(key, share=None):
+    """``challenger`` for a stable ``share`` of keys, else ``champion``."""
+    share = settings.SUGGESTIONS_CHALLENGER_SHARE if share is None else share
+    digest = hashlib.blake2b(str(key).encode(), digest_size=8).digest()
+    bucket = int.from_bytes(digest, "big") / 2**64
+    return Alias.CHALLENGER.value if bucket < share else Alias.CHAMPION.value
+
+
+def suggest_transactions(txn_ids, top_k=None, store=True, experiment=True):
+    """Suggestions for stored transactions, in the order of ``txn_ids``.
+
+    Transactions without current features get them built first. Unknown or
+    deleted ids raise ``Transaction.DoesNotExist`` naming them.
+    """
+    txn_ids = list(dict.fromkeys(int(i) for i in txn_ids))
+    if not txn_ids:
+        return []
+    rows = _stored_rows(txn_ids)
+    missing = set(txn_ids) - set(rows["seq"].to_list())
+    if missing:
+        live = set(
+            Transaction.objects.filter(pk__in=missing).values_list("pk", flat=True)
+        )
+        if live != missing:
+            unknown = ", ".join(str(i) for i in sorted(missing - live))
+            raise Transaction.DoesNotExist(f"no live transactions with ids {unknown}")
+        build_transactions(sorted(missing))
+        rows = _stored_rows(txn_ids)
+    position = {txn_id: index for index, txn_id in enumerate(txn_ids)}
+    rows = rows.sort(pl.col("seq").replace_strict(position, return_dtype=pl.Int64))
+    answers = _answer(rows, keys=txn_ids, top_k=top_k, experiment=experiment)
+    for answer, txn_id in zip(answers, txn_ids, strict=True):
+        answer.txn_id = txn_id
+    if store:
+        _store(answers)
+    return answers
+
+
+def suggest_new(transactions, top_k=None):
+    """Suggestions for unsaved transactions (dicts with ``account``,
+    ``posted_on``, ``description`` and a Decimal ``amount``)."""
+    if not transactions:
+        return []
+    features = features_for_new(transactions)
+    rows = pl.DataFrame(
+        {
+            "seq": [NEW_SEQ_BASE + i for i in range(len(features))],
+            "posted_on": [t["posted_on"] for t in transactions],
+            "account": [f["account"] for f in features],
+            "merchant": [f["merchant"] for f in features],
+            "tokens": [f["tokens"] for f in features],
+            "amount_cents": [int(f["amount"] * 100) for f in features],
+            "is_subscription": [f["is_subscription"] for f in features],
+            "merchant_prior_count": [f["merchant_prior_count"] for f in features],
+            "days_since_prev_merchant": [
+                f["days_since_prev_merchant"] for f in features
+            ],
+            "amount_deviation": [f["amount_deviation"] for f in features],
+        },
+        schema=ROW_SCHEMA,
+    )
+    keys = [
+        f"{t['account']}|{t['posted_on']}|{t['description']}|{t['amount']}"
+        for t in transactions
+    ]
+    return _answer(rows, keys=keys, top_k=top_k)
+
+
+def auto_apply(limit=10_000, threshold=None):
+    """Write confident champion suggestions as ``rule`` labels.
+
+    Looks at up to ``limit`` of the newest unlabeled live transactions and
+    labels those whose suggestion reaches ``threshold`` (default: the
+    ``SUGGESTIONS_AUTO_APPLY_THRESHOLD`` setting; nothing happens while it
+    is unset). The labels go through the usual precedence rules, so a
+    label set in the meantime is never overwritten.
+    """
+    threshold = (
+        settings.SUGGESTIONS_AUTO_APPLY_THRESHOLD if threshold is None else threshold
+    )
+    if threshold is None:
+        return {"enabled": False, "considered": 0, "labeled": 0}
+    txn_ids = list(
+        Transaction.objects.filter(label__isnull=True)
+        .order_by("-id")
+        .values_list("pk", flat=True)[:limit]
+    )
+    answers = suggest_transactions(txn_ids, experiment=False) if txn_ids else []
+    confident = {a.txn_id: a.category for a in answers if a.confidence >= threshold}
+    labeled = bulk_set_labels(confident, LabelSource.RULE).written if confident else 0
+    return {
+        "enabled": True,
+        "threshold": threshold,
+        "considered": len(answers),
+        "labeled": labeled,
+    }
+
+
+def predict_rows(model, rows, top_k):
+    """Top-k categories of each row of ``rows`` with ``model``."""
+    history = label_history(rows)
+    probabilities = model.predict_proba(rows, history=history)
+    return top_categories(model.classes_, probabilities, top_k)
+
+
+def top_categories(classes, probabilities, top_k):
+    top_k = min(top_k, len(classes))
+    order = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
+    return [
+        [
+            {"category": str(classes[k]), "probability": round(float(row[k]), 6)}
+            for k in ranks
+        ]
+        for row, ranks in zip(probabilities, order, strict=True)
+    ]
+
+
+def label_history(rows, window=PRIOR_WINDOW):
+    """Labeled transactions that may inform the priors of ``rows``.
+
+    Per merchant of ``rows``: the ``window`` most recent labeled live
+    transactions dated on or before its earliest row, and every labeled one
+    from then to its latest row. That holds each row's own window; the
+    model picks the rows strictly before it.
+    """
+    spans = (
+        rows.filter(pl.col("merchant").fill_null("") != "")
+        .group_by("merchant")
+        .agg(first=pl.col("posted_on").min(), last=pl.col("posted_on").max())
+    )
+    if len(spans) == 0:
+        return pl.DataFrame(schema=PRIOR_SCHEMA)
+    weight = " ".join(
+        f"WHEN '{source}' THEN {value}" for source, value in TRAINING_WEIGHTS.items()
+    )
+    labeled = (
+        "SELECT f.merchant, t.posted_on, t.id AS seq, l.label,"
+        f" CASE l.source {weight} END AS weight"
+        " FROM ml_features f"
+        " JOIN transactions t ON t.id = f.txn_id AND t.deleted_at IS NULL"
+        " JOIN transaction_labels l ON l.txn_id = f.txn_id"
+    )
+    history = _fetch(
+        "WITH q AS (SELECT * FROM unnest(%s::text[], %s::date[], %s::date[])"
+        " AS q (merchant, first, last)) "
+        "SELECT h.* FROM q CROSS JOIN LATERAL ("
+        f" {labeled}"
+        " WHERE f.merchant = q.merchant"
+        " AND f.ts_month <= date_trunc('month', q.first)::date"
+        " AND t.posted_on <= q.first"
+        " ORDER BY f.ts_month DESC, t.posted_on DESC, t.id DESC LIMIT %s) AS h "
+        "UNION ALL "
+        f"{labeled} JOIN q ON f.merchant = q.merchant"
+        " AND f.ts_month BETWEEN date_trunc('month', q.first)::date AND q.last"
+        " AND t.posted_on > q.first AND t.posted_on <= q.last",
+        [
+            spans["merchant"].to_list(),
+            spans["first"].to_list(),
+            spans["last"].to_list(),
+            window,
+        ],
+        PRIOR_SCHEMA,
+    )
+    return history
+
+
+def _answer(rows, keys, top_k, experiment=True):
+    versions = registry.serving_versions()
+    champion = versions.get(Alias.CHAMPION)
+    if champion is None:
+        raise NoModel("No champion model is registered; train and promote one.")
+    challenger = versions.get(Alias.CHALLENGER) if experiment else None
+    arms = [
+        arm_for(key) if challenger is not None else Alias.CHAMPION.value for key in keys
+    ]
+    top_k = top_k or settings.SUGGESTIONS_TOP_K
+    answers = [None] * len(keys)
+    for arm, version in ((Alias.CHAMPION, champion), (Alias.CHALLENGER, challenger)):
+        members = [i for i, chosen in enumerate(arms) if chosen == arm.value]
+        if not members:
+            continue
+        model = registry.load(version)
+        subset = rows[members]
+        for i, top in zip(members, predict_rows(model, subset, top_k), strict=True):
+            answers[i] = Answer(
+                txn_id=None, top_k=top, model_version=version.pk, arm=arm.value
+            )
+    return answers
+
+
+def _store(answers):
+    created = Suggestion.objects.bulk_create(
+        Suggestion(
+            txn_id=answer.txn_id,
+            model_version_id=answer.model_version,
+            arm=answer.arm,
+            label=answer.category,
+            confidence=answer.confidence,
+            top_k=answer.top_k,
+        )
+        for answer in answers
+    )
+    for answer, suggestion in zip(answers, created, strict=True):
+        answer.suggestion_id = suggestion.pk
+
+
+def _stored_rows(txn_ids):
+    """Model rows of stored transactions that have current features."""
+    return _fetch(
+        "SELECT t.id, t.posted_on, f.account, f.merchant,"
+        " f.tokens, (f.amount * 100)::bigint,"
+        " f.is_subscription, f.merchant_prior_count, f.days_since_prev_merchant,"
+        " f.amount_deviation "
+        "FROM transactions t JOIN ml_features f ON f.txn_id = t.id "
+        "WHERE t.id = ANY(%s) AND t.deleted_at IS NULL AND f.feature_version = %s",
+        [txn_ids, FEATURE_VERSION],
+        ROW_SCHEMA,
+    )
+
+
+def _fetch(sql, params, schema):
+    """Rows of ``sql`` as a frame: cheaper than COPY for small results."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return pl.DataFrame(cursor.fetchall(), schema=schema, orient="row")
