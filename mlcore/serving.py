@@ -75,7 +75,7 @@ def suggest_transactions(txn_ids, top_k=None, store=True, experiment=True):
     txn_ids = list(dict.fromkeys(int(i) for i in txn_ids))
     if not txn_ids:
         return []
-    rows = _stored_rows(txn_ids)
+    rows = stored_rows(txn_ids)
     missing = set(txn_ids) - set(rows["seq"].to_list())
     if missing:
         live = set(
@@ -85,7 +85,7 @@ def suggest_transactions(txn_ids, top_k=None, store=True, experiment=True):
             unknown = ", ".join(str(i) for i in sorted(missing - live))
             raise Transaction.DoesNotExist(f"no live transactions with ids {unknown}")
         build_transactions(sorted(missing))
-        rows = _stored_rows(txn_ids)
+        rows = stored_rows(txn_ids)
     position = {txn_id: index for index, txn_id in enumerate(txn_ids)}
     rows = rows.sort(pl.col("seq").replace_strict(position, return_dtype=pl.Int64))
     answers = _answer(rows, keys=txn_ids, top_k=top_k, experiment=experiment)
@@ -264,8 +264,9 @@ def _store(answers):
         answer.suggestion_id = suggestion.pk
 
 
-def _stored_rows(txn_ids):
-    """Model rows of stored transactions that have current features."""
+def stored_rows(txn_ids):
+    """Model rows of stored transactions that have current features, in no
+    particular order."""
     return _fetch(
         "SELECT t.id, t.posted_on, f.account, f.merchant,"
         " f.tokens, (f.amount * 100)::bigint,"

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from labeling.models import TRAINING_WEIGHTS
 from mlcore import dbt, metrics, registry
 from mlcore.features.build import copy_out
 from mlcore.features.compute import FEATURE_VERSION
@@ -211,13 +212,29 @@ def ensure_training_view(log=logger.info):
         raise TrainingError(f"dbt could not build the training view: {outcome.error}")
 
 
-def read_training_rows():
-    """Every row of the training view, as model rows with label and weight."""
+# The training view's rows read straight from the tables, for backtests
+# that relabel and retrain many times in a scratch database.
+LABELED_ROWS = (
+    "(SELECT f.txn_id, t.posted_on, f.account, f.merchant, f.tokens, f.amount,"
+    " f.is_subscription, f.merchant_prior_count, f.days_since_prev_merchant,"
+    " f.amount_deviation, f.ts_month, l.label, l.source AS label_source,"
+    " CASE l.source "
+    + " ".join(f"WHEN '{s}' THEN {w}" for s, w in TRAINING_WEIGHTS.items())
+    + " END AS sample_weight"
+    " FROM transaction_labels l"
+    " JOIN transactions t ON t.id = l.txn_id AND t.deleted_at IS NULL"
+    " JOIN ml_features f ON f.txn_id = l.txn_id) AS labeled"
+)
+
+
+def read_training_rows(relation=TRAINING_VIEW):
+    """Every row of the training view (or ``relation`` with the same
+    columns), as model rows with label and weight."""
     return copy_out(
         "SELECT txn_id, posted_on, account, merchant, array_to_string(tokens, ' '),"
         " (amount * 100)::bigint, is_subscription::text, merchant_prior_count,"
         " days_since_prev_merchant, amount_deviation, ts_month, label,"
-        f" label_source, sample_weight FROM {TRAINING_VIEW}",
+        f" label_source, sample_weight FROM {relation}",
         [],
         _VIEW_SCHEMA,
     ).with_columns(

@@ -24,6 +24,7 @@ from django.db import connection
 from finance_project import env
 from mlcore import dbt
 from mlcore.features import build
+from mlcore.scratch import scratch_database
 
 NEW_TRANSACTIONS = 1_000
 
@@ -46,17 +47,8 @@ class Command(BaseCommand):
             self._child(options["child"])
             return
 
-        original = connection.settings_dict["NAME"]
-        scratch = f"{original}_bench"
-        connection.settings_dict["TEST"]["NAME"] = scratch
-        connection.creation.create_test_db(
-            verbosity=0, autoclobber=True, serialize=False
-        )
-        try:
+        with scratch_database("bench", keep=options["keep"]):
             self._bench(options)
-        finally:
-            if not options["keep"]:
-                connection.creation.destroy_test_db(original, verbosity=0)
 
     def _bench(self, options):
         started = time.monotonic()
