@@ -200,14 +200,14 @@ def _promote_if_better(version, figures, validation, train_rows, user):
 
 
 def ensure_training_view(log=logger.info):
-    """Build the training view with dbt if it does not exist yet."""
+    """Build the warehouse (``dbt build``) if the training view is missing."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regclass(%s)", [TRAINING_VIEW])
         exists = cursor.fetchone()[0] is not None
     if exists:
         return
-    log("The training view is missing; building it with dbt")
-    outcome = dbt.run_dbt(select="+fct_training_view", on_line=lambda line: None)
+    log("The training view is missing; building the warehouse with dbt")
+    outcome = dbt.run_dbt(on_line=lambda line: None)
     if not outcome.success:
         raise TrainingError(f"dbt could not build the training view: {outcome.error}")
 

@@ -1,0 +1,97 @@
+"""The evaluate command, run as a user would, on the public sample."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from finance_project.env import database_url
+from labeling.models import Transaction
+
+SAMPLE = (
+    Path(settings.BASE_DIR).parent
+    / "shared"
+    / "data"
+    / ("personal_transactions_sample.csv")
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def evaluate(*args):
+    return subprocess.run(
+        [sys.executable, "manage.py", "evaluate", *args],
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "DATABASE_URL": database_url(connection.settings_dict)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def scratch_databases():
+    """Databases the command would have created next to the test database."""
+    prefix = f"{connection.settings_dict['NAME']}_evaluate"
+    with psycopg.connect(database_url(connection.settings_dict)) as conn:
+        rows = conn.execute("SELECT datname FROM pg_database").fetchall()
+    return {name for (name,) in rows if name.startswith(prefix)}
+
+
+def test_backtest_on_the_public_sample_prints_json_and_leaves_no_trace(make_txn):
+    make_txn()
+
+    result = evaluate("--csv", str(SAMPLE), "--cutoff", "2019-04-01", "--json")
+
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert set(figures) == {
+        "accuracy",
+        "macro_f1",
+        "coverage_at_95",
+        "precision_at_95",
+        "n_train",
+        "n_test",
+    }
+    # 808 rows from 2018-01-01 to 2019-09-30; 581 before April 2019.
+    assert figures["n_train"] == 581
+    assert figures["n_test"] == 227
+    assert figures["accuracy"] > 0.9
+    assert figures["macro_f1"] > 0.8
+    assert figures["coverage_at_95"] > 0.5
+    assert figures["precision_at_95"] > 0.95
+    assert scratch_databases() == set()
+    assert Transaction.objects.count() == 1
+
+
+def test_monthly_replay_retrains_after_each_revealed_month():
+    result = evaluate(
+        "--csv", str(SAMPLE), "--cutoff", "2019-07-15", "--replay", "monthly"
+    )
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    periods = [line for line in lines if " to " in line and "trained on" in line]
+    assert [line.split(":")[0] for line in periods] == [
+        "2019-07-15 to 2019-08-01",
+        "2019-08-01 to 2019-09-01",
+        "2019-09-01 to 2019-10-01",
+    ]
+    trained = [int(line.split("trained on ")[1].split(",")[0]) for line in periods]
+    assert trained[0] < trained[1] < trained[2]
+    assert any(line.startswith("accuracy") for line in lines)
+
+
+def test_a_file_without_the_needed_columns_is_refused(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("date,memo,amount\n2024-01-01,Coffee,-3.00\n")
+
+    result = evaluate("--csv", str(path), "--cutoff", "2024-01-01")
+
+    assert result.returncode != 0
+    assert "lacks the column(s) description, category" in result.stderr
