@@ -1,4 +1,4 @@
-"""Admin for transactions, categories, labels and label history."""
+"""Admin for transactions, categories, labels, label history and rules."""
 
 from datetime import datetime, timedelta
 
@@ -12,16 +12,19 @@ from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
-from labeling import labels
+from labeling import labels, rule_runs
 from labeling.import_views import TransactionImportExport
 from labeling.labels import bulk_set_labels
 from labeling.models import (
     Category,
     LabelHistory,
     LabelSource,
+    Rule,
+    RuleRun,
     Transaction,
     TransactionLabel,
 )
+from labeling.tasks import start_rule_runs
 from mlcore.models import FeatureVector
 from mlcore.tasks import start_selected_feature_build
 
@@ -385,3 +388,259 @@ class LabelHistoryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# -- Rules -------------------------------------------------------------------
+
+
+@admin.register(Rule)
+class RuleAdmin(admin.ModelAdmin):
+    """Rules with their figures; dry-run and apply them from the list."""
+
+    list_display = [
+        "name",
+        "conditions",
+        "category",
+        "priority",
+        "enabled",
+        "may_override_import",
+        "coverage_column",
+        "precision_column",
+        "checked_column",
+        "last_run_column",
+    ]
+    list_filter = ["enabled", "may_override_import", "field", "operator"]
+    search_fields = ["name", "pattern"]
+    list_select_related = ["category"]
+    actions = ["dry_run_then_apply"]
+    readonly_fields = [
+        "created_by",
+        "created_at",
+        "updated_at",
+        "conditions_changed_at",
+        "figures",
+        "recent_runs",
+    ]
+    fieldsets = [
+        (None, {"fields": ["name", "category", "priority", "enabled"]}),
+        (
+            "Conditions",
+            {
+                "fields": [
+                    ("field", "operator", "pattern"),
+                    ("sign", "amount_min", "amount_max"),
+                    "account",
+                    ("day_from", "day_to"),
+                ]
+            },
+        ),
+        ("Precedence", {"fields": ["may_override_import"]}),
+        ("Figures", {"fields": ["figures", "recent_runs"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "created_by",
+                    "created_at",
+                    "updated_at",
+                    "conditions_changed_at",
+                ]
+            },
+        ),
+    ]
+
+    def get_queryset(self, request):
+        return rule_runs.with_figures(super().get_queryset(request))
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def has_delete_permission(self, request, obj=None):
+        # Disabling keeps a rule's runs and label ids meaningful.
+        return request.user.is_superuser
+
+    def has_apply_permission(self, request):
+        return request.user.has_perm("labeling.apply_rule")
+
+    @admin.display(description="conditions")
+    def conditions(self, obj):
+        return obj.describe()
+
+    @admin.display(description="coverage", ordering="coverage")
+    def coverage_column(self, obj):
+        return f"{obj.coverage:,}" if rule_runs.measured(obj) else "—"
+
+    @admin.display(description="precision", ordering="agreed")
+    def precision_column(self, obj):
+        value = rule_runs.precision(obj)
+        if not rule_runs.measured(obj) or value is None:
+            return "—"
+        if rule_runs.below_floor(obj):
+            return format_html(
+                '<span class="rule-below-floor" style="color:#b42318;'
+                'font-weight:bold" title="below the floor of {}">{} ⚠</span>',
+                f"{rule_runs.precision_floor():.0%}",
+                f"{value:.1%}",
+            )
+        return f"{value:.1%}"
+
+    @admin.display(description="human-labeled", ordering="checked")
+    def checked_column(self, obj):
+        return f"{obj.checked:,}" if rule_runs.measured(obj) else "—"
+
+    @admin.display(description="last run", ordering="last_run_at")
+    def last_run_column(self, obj):
+        return obj.last_run_at or "never"
+
+    @admin.display(description="figures")
+    def figures(self, obj):
+        if obj.pk is None:
+            return "Measured by its first run (a dry run will do)."
+        rule = rule_runs.with_figures(Rule.objects.filter(pk=obj.pk)).get()
+        if not rule_runs.measured(rule):
+            return "Not measured since its conditions changed; dry-run it."
+        value = rule_runs.precision(rule)
+        return format_html(
+            "Matches {} live transactions; {} of them have a human label, "
+            "which agrees on {} ({}). Floor: {}.",
+            f"{rule.coverage:,}",
+            f"{rule.checked:,}",
+            f"{rule.agreed:,}",
+            "no precision yet" if value is None else f"{value:.1%}",
+            f"{rule_runs.precision_floor():.0%}",
+        )
+
+    @admin.display(description="recent runs")
+    def recent_runs(self, obj):
+        if obj.pk is None:
+            return "—"
+        runs = obj.runs.select_related("triggered_by")[:RECENT_RUNS]
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td>'
+            "<td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    reverse("admin:labeling_rulerun_change", args=[run.pk]),
+                    run.created_at,
+                    "dry run" if run.dry_run else "run",
+                    run.status,
+                    run.matched,
+                    run.labeled,
+                    run.skipped_higher_source,
+                )
+                for run in runs
+            ),
+        )
+        if not rows:
+            return "Never run."
+        return format_html(
+            "<table><tr><th>run</th><th>kind</th><th>status</th><th>matched</th>"
+            "<th>labeled</th><th>kept human</th></tr>{}</table>",
+            rows,
+        )
+
+    @admin.action(description="Dry-run, then apply…", permissions=["apply"])
+    def dry_run_then_apply(self, request, queryset):
+        rules = list(queryset.order_by("pk"))
+        if "apply" in request.POST:
+            try:
+                runs = start_rule_runs(rules, user=request.user)
+            except rule_runs.RuleRunError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return None
+            self.message_user(
+                request,
+                format_html(
+                    'Queued {} rule run{}; see <a href="{}">rule runs</a>.',
+                    len(runs),
+                    "s" if len(runs) != 1 else "",
+                    reverse("admin:labeling_rulerun_changelist"),
+                ),
+                messages.SUCCESS,
+            )
+            return None
+
+        runs = rule_runs.run_now(
+            rules, trigger=RuleRun.Trigger.USER, user=request.user, dry_run=True
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Dry run",
+            "opts": self.model._meta,
+            "runs": runs,
+            "rules": rules,
+            "can_apply": all(rule.enabled for rule in rules),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/labeling/rule/dry_run.html", context)
+
+
+# Runs listed on a rule's page.
+RECENT_RUNS = 10
+
+
+@admin.register(RuleRun)
+class RuleRunAdmin(admin.ModelAdmin):
+    """The log of rule runs; written by the runs only."""
+
+    list_display = [
+        "created_at",
+        "rule",
+        "dry_run",
+        "trigger",
+        "triggered_by",
+        "status",
+        "matched",
+        "labeled",
+        "unchanged",
+        "skipped_higher_source",
+        "skipped_import",
+        "conflicts",
+        "duration",
+    ]
+    list_filter = ["status", "dry_run", "trigger", "rule"]
+    list_select_related = ["rule", "triggered_by"]
+    readonly_fields = ["sample_table"]
+    exclude = ["sample"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="sample of the changes")
+    def sample_table(self, obj):
+        return _sample_table(obj.sample)
+
+
+def _sample_table(sample):
+    rows = format_html_join(
+        "",
+        '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>',
+        (
+            (
+                reverse("admin:labeling_transaction_change", args=[change["txn"]]),
+                change["txn"],
+                change["description"],
+                f"{change['label']} ({change['source']})"
+                if change["label"]
+                else "unlabeled",
+                change["new_label"],
+            )
+            for change in sample
+        ),
+    )
+    if not rows:
+        return "No changes."
+    return format_html(
+        "<table><tr><th>transaction</th><th>description</th><th>now</th>"
+        "<th>new</th></tr>{}</table>",
+        rows,
+    )

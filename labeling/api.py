@@ -1,5 +1,5 @@
-"""REST resources of the labeling app: transactions, labels, categories and
-label history.
+"""REST resources of the labeling app: transactions, labels, categories,
+label history, and labeling rules with their runs.
 
 Views stay thin: creating transactions is ``create_transactions``, labels
 go through ``labeling.labels`` so that source precedence and history apply
@@ -9,11 +9,13 @@ exactly as in the admin.
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 
 import django_filters
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import connection, transaction
 from django.db.models.functions import Now
+from django.urls import reverse
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
@@ -28,20 +30,25 @@ from rest_framework.response import Response
 
 from finance_project.api import (
     ConflictSerializer,
+    JobThrottle,
     KeysetPagination,
     ModelPermissions,
     WriteThrottle,
     requires,
 )
-from labeling.importing import fingerprint
+from labeling import rule_runs
+from labeling.importing import enqueue_feature_builds, fingerprint
 from labeling.labels import LabelPrecedenceError, clear_label, set_label
 from labeling.models import (
     Category,
     LabelHistory,
     LabelSource,
+    Rule,
+    RuleRun,
     Transaction,
     TransactionLabel,
 )
+from labeling.tasks import start_rule_runs
 from mlcore.api import FeatureVectorSerializer
 from mlcore.tasks import build_transaction_features_task
 
@@ -68,6 +75,9 @@ class LabelSerializer(serializers.ModelSerializer):
     category = serializers.CharField(source="label_id", read_only=True)
     labeled_by = serializers.IntegerField(
         source="labeled_by_id", read_only=True, allow_null=True
+    )
+    rule_id = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="The rule that wrote a rule label."
     )
 
     class Meta:
@@ -240,6 +250,147 @@ class CategorySerializer(serializers.ModelSerializer):
         return parent
 
 
+class RuleSerializer(serializers.ModelSerializer):
+    """A rule with its figures (read-only, from its latest run)."""
+
+    category = serializers.SlugRelatedField(
+        slug_field="name",
+        queryset=Category.objects.filter(is_active=True),
+        help_text="The category the rule's labels get.",
+    )
+    created_by = serializers.IntegerField(
+        source="created_by_id", read_only=True, allow_null=True
+    )
+    conditions = serializers.CharField(
+        source="describe", read_only=True, help_text="The conditions in words."
+    )
+    coverage = serializers.IntegerField(
+        read_only=True,
+        help_text="Live transactions the rule matched at its latest run.",
+    )
+    human_labeled = serializers.IntegerField(
+        source="checked",
+        read_only=True,
+        help_text="Of those, how many have a human label.",
+    )
+    agreed = serializers.IntegerField(
+        read_only=True, help_text="Of those, how many the human gave its category."
+    )
+    precision = serializers.SerializerMethodField(
+        help_text="agreed / human_labeled; null without human labels."
+    )
+    below_precision_floor = serializers.SerializerMethodField(
+        help_text="Precision is under the RULE_PRECISION_FLOOR setting."
+    )
+    measured = serializers.SerializerMethodField(
+        help_text="It ran since its conditions last changed; otherwise the "
+        "figures are empty."
+    )
+    last_run_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Rule
+        fields = [
+            "id",
+            "name",
+            "field",
+            "operator",
+            "pattern",
+            "amount_min",
+            "amount_max",
+            "sign",
+            "account",
+            "day_from",
+            "day_to",
+            "category",
+            "priority",
+            "enabled",
+            "may_override_import",
+            "conditions",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "conditions_changed_at",
+            "coverage",
+            "human_labeled",
+            "agreed",
+            "precision",
+            "below_precision_floor",
+            "measured",
+            "last_run_at",
+        ]
+        read_only_fields = ["created_at", "updated_at", "conditions_changed_at"]
+        extra_kwargs = {
+            "amount_min": {"min_value": 0},
+            "amount_max": {"min_value": 0},
+            "day_from": {"min_value": 1, "max_value": 31},
+            "day_to": {"min_value": 1, "max_value": 31},
+        }
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_precision(self, obj):
+        return rule_runs.precision(obj)
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_below_precision_floor(self, obj):
+        return rule_runs.below_floor(obj)
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_measured(self, obj):
+        return rule_runs.measured(obj)
+
+    def validate(self, attrs):
+        # The model's clean(), on the stored values with the new ones on top.
+        rule = Rule(
+            **{
+                name: attrs.get(name, getattr(self.instance or Rule(), name))
+                for name in Rule.CONDITION_FIELDS
+            }
+        )
+        errors = rule.conditions().errors()
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class RuleRunSerializer(serializers.ModelSerializer):
+    rule = serializers.IntegerField(source="rule_id", read_only=True)
+    triggered_by = serializers.IntegerField(
+        source="triggered_by_id", read_only=True, allow_null=True
+    )
+    sample = serializers.ListField(
+        child=serializers.DictField(),
+        read_only=True,
+        help_text="Some of the changes: txn, description, label and source now, "
+        "new_label.",
+    )
+
+    class Meta:
+        model = RuleRun
+        fields = [
+            "id",
+            "rule",
+            "dry_run",
+            "trigger",
+            "triggered_by",
+            "status",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "examined",
+            "matched",
+            "labeled",
+            "unchanged",
+            "skipped_higher_source",
+            "skipped_import",
+            "conflicts",
+            "overruled",
+            "sample",
+            "error",
+        ]
+        read_only_fields = fields
+
+
 # -- Creating transactions ---------------------------------------------------
 
 _INSERT_SQL = """
@@ -301,7 +452,8 @@ def external_ids(items):
 def create_transactions(items):
     """Insert validated items; those already stored are duplicates.
 
-    One statement, so all or nothing; features are built after the commit.
+    One statement, so all or nothing; features are built after the commit,
+    then the enabled labeling rules run on the new transactions.
     """
     keys = external_ids(items)
     accounts = [item["account"] for item in items]
@@ -339,8 +491,7 @@ def create_transactions(items):
             }
         )
     if result.created_ids:
-        ids = list(result.created_ids)
-        transaction.on_commit(lambda: build_transaction_features_task.delay(ids))
+        transaction.on_commit(partial(enqueue_feature_builds, result.created_ids))
     logger.info(
         "API created %d transactions, %d duplicates",
         len(result.created_ids),
@@ -711,7 +862,117 @@ class CategoryViewSet(
     pagination_class = None
 
 
+class RuleRunFilter(django_filters.FilterSet):
+    rule = django_filters.NumberFilter(field_name="rule_id")
+    dry_run = django_filters.BooleanFilter()
+    trigger = django_filters.ChoiceFilter(choices=RuleRun.Trigger.choices)
+    status = django_filters.ChoiceFilter(choices=RuleRun.Status.choices)
+
+    class Meta:
+        model = RuleRun
+        fields = []
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List labeling rules with their figures"),
+    retrieve=extend_schema(summary="A labeling rule with its figures"),
+    create=extend_schema(summary="Add a rule (labeling.add_rule)"),
+    update=extend_schema(summary="Change a rule (labeling.change_rule)"),
+    partial_update=extend_schema(
+        summary="Change some fields of a rule (labeling.change_rule)"
+    ),
+    destroy=extend_schema(
+        summary="Delete a rule (labeling.delete_rule)",
+        description="Its runs go with it; its labels stay, without a rule id. "
+        "Disabling a rule is usually what you want.",
+    ),
+)
+class RuleViewSet(viewsets.ModelViewSet):
+    serializer_class = RuleSerializer
+    permission_classes = [ModelPermissions]
+    throttle_classes = [WriteThrottle]
+    # Rules are written by hand: dozens, one page.
+    pagination_class = None
+
+    def get_queryset(self):
+        return rule_runs.with_figures(Rule.objects.select_related("category"))
+
+    def get_permissions(self):
+        if self.action in ("dry_run", "apply"):
+            return [requires("labeling.apply_rule")()]
+        return super().get_permissions()
+
+    def get_throttles(self):
+        if self.action == "apply":
+            return [JobThrottle()]
+        return super().get_throttles()
+
+    def perform_create(self, serializer):
+        serializer.save(created_by=self.request.user)
+
+    @extend_schema(
+        summary="Dry-run a rule",
+        description="Runs the rule over every live transaction without writing "
+        "a label, and answers what it would change, with a sample of up to "
+        f"{rule_runs.SAMPLE_SIZE} changes. The rule's figures (coverage, "
+        "precision) are measured on the way. Works on disabled rules. Needs "
+        "`labeling.apply_rule`.",
+        request=None,
+        responses={200: RuleRunSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="dry-run")
+    def dry_run(self, request, pk=None):
+        rule = self.get_object()
+        (run,) = rule_runs.run_now(
+            [rule], trigger=RuleRun.Trigger.USER, user=request.user, dry_run=True
+        )
+        return Response(RuleRunSerializer(run).data)
+
+    @extend_schema(
+        summary="Apply a rule",
+        description="Queues a run of the rule over every live transaction. It "
+        "writes rule labels except over human labels, and over import labels "
+        "only when the rule allows it. Follow the run at the URL in "
+        "`Location`. Needs `labeling.apply_rule`.",
+        request=None,
+        responses={
+            202: RuleRunSerializer,
+            409: OpenApiResponse(
+                ConflictSerializer, description="The rule is disabled."
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def apply(self, request, pk=None):
+        rule = self.get_object()
+        try:
+            (run,) = start_rule_runs([rule], user=request.user)
+        except rule_runs.RuleRunError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        url = request.build_absolute_uri(reverse("rulerun-detail", args=[run.pk]))
+        return Response(
+            RuleRunSerializer(run).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": url},
+        )
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List rule runs, newest first"),
+    retrieve=extend_schema(summary="A rule run"),
+)
+class RuleRunViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = RuleRun.objects.all()
+    serializer_class = RuleRunSerializer
+    permission_classes = [ModelPermissions]
+    pagination_class = KeysetPagination
+    keyset_ordering = ("-id",)
+    filterset_class = RuleRunFilter
+
+
 def register(router):
     router.register("transactions", TransactionViewSet, basename="transaction")
     router.register("labels", LabelViewSet, basename="label")
     router.register("categories", CategoryViewSet, basename="category")
+    router.register("rules", RuleViewSet, basename="rule")
+    router.register("rule-runs", RuleRunViewSet, basename="rulerun")

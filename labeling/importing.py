@@ -38,7 +38,9 @@ parsed whole, excepted). Set-based statements then count duplicates, insert
 new transactions, and write labels through ``labeling.labels.bulk_set_labels``
 so that source precedence and label history apply. A file with any bad row
 imports nothing unless ``valid_only`` is set; nothing is ever half-imported.
-After commit, the new transactions are queued for feature builds.
+After commit, the new transactions are queued for feature builds, and then
+for the enabled labeling rules (which may match on the merchant the features
+find).
 """
 
 import codecs
@@ -58,11 +60,13 @@ from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
+from celery import chain
 from django.conf import settings
 from django.db import connection, transaction
 
 from labeling.labels import bulk_set_labels
 from labeling.models import Category, LabelSource, Transaction
+from labeling.tasks import apply_rules_to_new_transactions_task
 from mlcore.tasks import build_transaction_features_task
 
 logger = logging.getLogger(__name__)
@@ -89,7 +93,8 @@ PREVIEW_ROWS = 20
 # Labels per bulk_set_labels call: arrays this size bind in milliseconds and
 # keep memory flat on large files.
 LABEL_BATCH_SIZE = 50_000
-# Transactions per feature-build task: seconds of work and a small message.
+# Transactions per feature-build (and rules) task: seconds of work and a
+# small message.
 FEATURE_TASK_BATCH_SIZE = 20_000
 # Distinct date strings remembered; a date column has far fewer.
 DATE_CACHE_SIZE = 10_000
@@ -494,11 +499,14 @@ def import_transactions(source, options=None, *, name=None):
 
 
 def enqueue_feature_builds(txn_ids):
-    """Queue feature builds of new transactions, in tasks of a bounded size."""
+    """Queue feature builds of new transactions, each followed by the labeling
+    rules on the same transactions, in tasks of a bounded size."""
     for start in range(0, len(txn_ids), FEATURE_TASK_BATCH_SIZE):
-        build_transaction_features_task.delay(
-            txn_ids[start : start + FEATURE_TASK_BATCH_SIZE]
-        )
+        batch = txn_ids[start : start + FEATURE_TASK_BATCH_SIZE]
+        chain(
+            build_transaction_features_task.si(batch),
+            apply_rules_to_new_transactions_task.si(batch),
+        ).delay()
 
 
 def format_report(result, max_warnings=None):

@@ -62,26 +62,6 @@ class Category(models.Model):
     def __str__(self):
         return self.name
 
-    def save(self, *args, **kwargs):
-        # Matches measured under old conditions say nothing about new ones.
-        changed = False
-        if self.pk is not None:
-            stored = (
-                Rule.objects.filter(pk=self.pk)
-                .values_list(*self.CONDITION_FIELDS)
-                .first()
-            )
-            current = tuple(getattr(self, name) for name in self.CONDITION_FIELDS)
-            changed = stored is not None and stored != current
-        with transaction.atomic():
-            if changed:
-                self.conditions_changed_at = timezone.now()
-                RuleMatch.objects.filter(rule_id=self.pk).delete()
-                fields = kwargs.get("update_fields")
-                if fields is not None:
-                    kwargs["update_fields"] = {*fields, "conditions_changed_at"}
-            super().save(*args, **kwargs)
-
 
 class LiveTransactionManager(models.Manager):
     """Hide soft-deleted transactions."""
@@ -166,16 +146,9 @@ class TransactionLabel(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
-    # Deleting a rule sets this to NULL in the schema (the history keeps the
-    # id); the label itself stays.
-    rule = models.ForeignKey(
-        "Rule",
-        null=True,
-        blank=True,
-        on_delete=models.DO_NOTHING,
-        db_column="rule_id",
-        related_name="labels",
-        help_text="The rule that wrote a rule label.",
+    # A plain id, like the history's: labels outlive a deleted rule.
+    rule_id = models.BigIntegerField(
+        null=True, blank=True, help_text="The rule that wrote a rule label."
     )
     created_at = models.DateTimeField(db_default=Now(), editable=False)
     updated_at = models.DateTimeField(db_default=Now(), editable=False)

@@ -26,14 +26,17 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from labeling import rules
 from labeling.labels import bulk_set_labels, clear_label, set_label
 from labeling.models import (
     Category,
     LabelHistory,
     LabelSource,
+    Rule,
     Transaction,
     TransactionLabel,
 )
+from labeling.tasks import measure_rule_task
 
 logger = logging.getLogger(__name__)
 
@@ -276,23 +279,47 @@ def same_merchant_unlabeled(txn_id):
         return merchant, [row[0] for row in cursor.fetchall()]
 
 
+def merchant_rule(merchant, category, user):
+    """The rule "merchant is ``merchant`` -> ``category``", made if missing.
+
+    Returns the rule and whether it was made now.
+    """
+    return Rule.objects.get_or_create(
+        name=f"Merchant {merchant} → {category.name}",
+        defaults={
+            "field": rules.MERCHANT,
+            "operator": rules.EQUALS,
+            "pattern": merchant,
+            "category": category,
+            "created_by": user,
+        },
+    )
+
+
 def label_merchant(state, txn_id, category_name, user):
     """Label ``txn_id`` (human) and its merchant's other unlabeled ones (rule).
 
-    Known shortcoming: these rule labels carry no ``rule_id`` until rules
-    are stored as rows of their own.
+    The rule labels carry the id of the rule "merchant is X -> category",
+    made (or reused) here, so they are measured like any other rule's and
+    the rule labels new transactions of the merchant from now on.
     """
     live_transaction(txn_id)
     category = active_category(category_name)
     with transaction.atomic():
         merchant, others = same_merchant_unlabeled(txn_id)
+        rule, created = merchant_rule(merchant, category, user)
         previous = _snapshot(txn_id)
         set_label(txn_id, category.name, LabelSource.HUMAN, actor=user)
         # Only unlabeled rows were chosen; anything labeled since by someone
         # else with a human label is skipped by the precedence rule.
         result = bulk_set_labels(
-            dict.fromkeys(others, category.name), LabelSource.RULE, actor=user
+            dict.fromkeys(others, category.name),
+            LabelSource.RULE,
+            actor=user,
+            rule_id=rule.pk,
         )
+        # Its coverage and precision, measured without writing labels.
+        transaction.on_commit(lambda: measure_rule_task.delay(rule.pk))
     _push_undo(
         state,
         {
@@ -300,19 +327,23 @@ def label_merchant(state, txn_id, category_name, user):
             "category": category.name,
             "previous": previous,
             "rule_txn_ids": others,
+            "rule_id": rule.pk,
+            "rule_created": created,
         },
     )
     _forget(state, txn_id)
     _count_labeled(state, result.written + (1 if previous is None else 0))
     logger.info(
-        "queue: %s labeled merchant %r as %s (%d rule labels, %d skipped)",
+        "queue: %s labeled merchant %r as %s (%d rule labels by rule %d, %d skipped)",
         user,
         merchant,
         category.name,
         result.written,
+        rule.pk,
         result.skipped,
+        extra={"rule_id": rule.pk},
     )
-    return {"merchant": merchant, "rule_labels": result.written}
+    return {"merchant": merchant, "rule_labels": result.written, "rule": rule.pk}
 
 
 def undo(state, user):
@@ -333,6 +364,7 @@ def undo(state, user):
                 f"Transaction {txn_id} was relabeled since; not undone.", status=409
             )
         restored = _clear_rule_labels(entry.get("rule_txn_ids", []), entry, user)
+        _drop_unused_rule(entry)
         # A label cannot be updated to a lower source, but it can be deleted
         # and inserted again; the history shows both steps. The re-inserted
         # row keeps its original author, who the history then names.
@@ -368,6 +400,15 @@ def _clear_rule_labels(txn_ids, entry, user):
             [txn_ids, LabelSource.RULE.value, entry["category"], user.pk],
         )
         return cursor.rowcount
+
+
+def _drop_unused_rule(entry):
+    """Delete the merchant rule the undone label made, unless it labeled more
+    since (a later run); then it stays, for its owner to disable."""
+    if not entry.get("rule_created"):
+        return
+    if not TransactionLabel.objects.filter(rule_id=entry["rule_id"]).exists():
+        Rule.objects.filter(pk=entry["rule_id"]).delete()
 
 
 def _count_labeled(state, n):

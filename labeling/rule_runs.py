@@ -42,16 +42,19 @@ BATCH_SIZE = 20_000
 # Changes a run keeps to show, in the admin, the API and the command.
 SAMPLE_SIZE = 20
 
+# A range of ids, not ORDER BY ... LIMIT: with the statistics of a freshly
+# loaded table the planner sorts the whole rest of the table for the latter.
 _BATCH_SQL = """
     SELECT t.id, t.description, f.merchant, t.amount, t.account,
            EXTRACT(DAY FROM t.posted_on)::int, l.label, l.source, l.rule_id
     FROM transactions t
     LEFT JOIN ml_features f ON f.txn_id = t.id
     LEFT JOIN transaction_labels l ON l.txn_id = t.id
-    WHERE t.deleted_at IS NULL AND t.id > %(after)s {scope}
+    WHERE t.deleted_at IS NULL AND {scope}
     ORDER BY t.id
-    LIMIT %(limit)s
 """
+
+_ID_RANGE_SQL = "SELECT min(id), max(id) FROM transactions WHERE deleted_at IS NULL"
 
 # Rows a concurrent writer may have changed since the batch was read.
 _LOCK_LABELS_SQL = """
@@ -64,7 +67,7 @@ _LOCK_LABELS_SQL = """
 
 _DELETE_MATCHES_SQL = """
     DELETE FROM label_rule_matches
-    WHERE rule_id = ANY(%s) AND txn_id = ANY(%s)
+    WHERE rule_id = ANY(%s) AND {scope}
 """
 
 _INSERT_MATCHES_SQL = """
@@ -209,21 +212,29 @@ class _Pass:
         ]
 
     def run(self):
-        after = 0
-        while batch := self._read(after):
-            after = batch[-1][0]
-            self._batch(batch)
+        for scope, params in self._scopes():
+            with connection.cursor() as cursor:
+                cursor.execute(_BATCH_SQL.format(scope=scope.format(id="t.id")), params)
+                rows = cursor.fetchall()
+            self._batch(rows, scope, params)
 
-    def _read(self, after):
-        scope = "AND t.id = ANY(%(ids)s)" if self.txn_ids is not None else ""
+    def _scopes(self):
+        """SQL conditions and parameters of the batches, in id order."""
+        if self.txn_ids is not None:
+            for start in range(0, len(self.txn_ids), BATCH_SIZE):
+                yield "{id} = ANY(%s)", [self.txn_ids[start : start + BATCH_SIZE]]
+            return
         with connection.cursor() as cursor:
-            cursor.execute(
-                _BATCH_SQL.format(scope=scope),
-                {"after": after, "limit": BATCH_SIZE, "ids": self.txn_ids},
-            )
-            return cursor.fetchall()
+            cursor.execute(_ID_RANGE_SQL)
+            low, high = cursor.fetchone()
+        if low is None:
+            return
+        for start in range(low, high + 1, BATCH_SIZE):
+            yield "{id} >= %s AND {id} < %s", [start, start + BATCH_SIZE]
 
-    def _batch(self, rows):
+    def _batch(self, rows, scope, params):
+        """Evaluate, write and measure one batch; ``scope`` (with ``params``)
+        is its SQL condition on a transaction id column ``{id}``."""
         writes = {rule_id: {} for rule_id in self.runs}
         matches = {rule_id: [] for rule_id in self.runs}
         for run in self.runs.values():
@@ -260,7 +271,7 @@ class _Pass:
             else:
                 for rule_id, due in writes.items():
                     self.runs[rule_id].labeled += len(due)
-            self._store_matches(matches, [row[0] for row in rows])
+            self._store_matches(matches, scope, params)
 
     def _due(self, run, label):
         """Whether ``run``'s rule should write its label over ``label``;
@@ -322,11 +333,14 @@ class _Pass:
             return self._due(run, label)
         return True
 
-    def _store_matches(self, matches, txn_ids):
+    def _store_matches(self, matches, scope, params):
         rule_ids = list(self.runs)
         pairs = [(rule_id, t) for rule_id, ids in matches.items() for t in ids]
         with connection.cursor() as cursor:
-            cursor.execute(_DELETE_MATCHES_SQL, [rule_ids, txn_ids])
+            cursor.execute(
+                _DELETE_MATCHES_SQL.format(scope=scope.format(id="txn_id")),
+                [rule_ids, *params],
+            )
             if pairs:
                 cursor.execute(
                     _INSERT_MATCHES_SQL,

@@ -1,47 +1,14 @@
 """Labeling rules, their runs and their matches.
 
-``transaction_labels.rule_id`` (a plain column until now) becomes a foreign
-key to ``label_rules`` that the schema sets to NULL when a rule is deleted;
-the label stays, and so does the history's copy of the id. Matches go with
-their transaction (``ON DELETE CASCADE``), and a rule follows a renamed
-category like labels do.
+``transaction_labels.rule_id`` stays a plain column, like the history's: a
+label outlives the rule that wrote it. The schema's delete and rename
+actions come in ``0009_rule_cascades``, once the foreign keys made here
+exist.
 """
 
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
-
-from labeling.migrations._schema import replace_foreign_key
-
-
-def schema_actions(apps, schema_editor):
-    replace_foreign_key(
-        schema_editor,
-        "transaction_labels",
-        "rule_id",
-        "label_rules (id)",
-        "ON DELETE SET NULL",
-    )
-    replace_foreign_key(
-        schema_editor,
-        "label_rule_matches",
-        "txn_id",
-        "transactions (id)",
-        "ON DELETE CASCADE",
-    )
-    replace_foreign_key(
-        schema_editor,
-        "label_rules",
-        "category",
-        "categories (name)",
-        "ON UPDATE CASCADE",
-    )
-
-
-def drop_rule_foreign_key(apps, schema_editor):
-    schema_editor.execute(
-        "ALTER TABLE transaction_labels DROP CONSTRAINT transaction_labels_rule_id_fk"
-    )
 
 
 class Migration(migrations.Migration):
@@ -201,31 +168,6 @@ class Migration(migrations.Migration):
                 "ordering": ["-priority", "name"],
                 "permissions": [("apply_rule", "Can dry-run and apply rules")],
             },
-        ),
-        # The column exists already: only Django's view of it changes here.
-        migrations.SeparateDatabaseAndState(
-            state_operations=[
-                migrations.RemoveField(model_name="transactionlabel", name="rule_id"),
-                migrations.AddField(
-                    model_name="transactionlabel",
-                    name="rule",
-                    field=models.ForeignKey(
-                        blank=True,
-                        db_column="rule_id",
-                        help_text="The rule that wrote a rule label.",
-                        null=True,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="labels",
-                        to="labeling.rule",
-                    ),
-                ),
-            ],
-            database_operations=[
-                migrations.RunSQL(
-                    "CREATE INDEX transaction_labels_rule_id_idx ON transaction_labels (rule_id)",
-                    "DROP INDEX transaction_labels_rule_id_idx",
-                ),
-            ],
         ),
         migrations.CreateModel(
             name="RuleMatch",
@@ -411,5 +353,4 @@ class Migration(migrations.Migration):
                 fields=["rule", "finished_at"], name="label_rule_runs_rule_idx"
             ),
         ),
-        migrations.RunPython(schema_actions, drop_rule_foreign_key),
     ]

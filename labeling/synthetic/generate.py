@@ -15,9 +15,9 @@ ACH lines with company ids and trace numbers, title or lower case. The
 same household therefore writes the same merchant several different ways.
 
 Each row carries its true top-level category. A fraction of rows also gets
-a golden label from one of three sources: humans (always right), keyword
-rules (right except where a keyword misleads them) and imports (a little
-noisy).
+a golden label from one of three sources: humans (always right), the demo
+keyword rules of ``labeling.synthetic.demo_rules`` (right except where a
+keyword misleads them) and imports (a little noisy).
 
 Output is a pure function of ``GenerationParams``: one ``random.Random``
 per household, seeded from the run's seed, no global random state, no
@@ -32,8 +32,10 @@ import random
 import zlib
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import NamedTuple
 
+from labeling.synthetic import demo_rules
 from labeling.synthetic import merchants as mc
 
 # A fixed default end date: with it, the same seed gives the same data no
@@ -47,7 +49,8 @@ IMPORT = "import"
 # Share of each source among labeled rows, modelled on a product that has
 # been used for a while: people have confirmed a little under half of the
 # labels, keyword rules wrote about a third, and the rest arrived with
-# imported history from another app.
+# imported history from another app. A row drawn for a rule label keeps it
+# only where a demo rule matches it; a person labeled the others.
 LABEL_SOURCE_SHARES = ((HUMAN, 0.45), (RULE, 0.30), (IMPORT, 0.25))
 
 # Imported labels come from another app's taxonomy mapped onto ours; about
@@ -154,13 +157,13 @@ _WEEKDAY_WEIGHT = (0.9, 0.9, 0.95, 1.0, 1.2, 1.35, 1.05)
 _DECEMBER_LIFT = 1.2
 
 _SHOP_MERCHANTS = mc.of_kind(mc.SHOP)
-_RULE_LABEL = {m.key: m.rule_category or m.category for m in mc.MERCHANTS}
+_DEMO_RULES = demo_rules.ranked()
 _LABEL_SOURCES = tuple(source for source, _ in LABEL_SOURCE_SHARES)
 _LABEL_CUM = tuple(itertools.accumulate(share for _, share in LABEL_SOURCE_SHARES))
 
 
 class SyntheticTxn(NamedTuple):
-    """One generated row; the first seven fields are what the loader stores."""
+    """One generated row; the first eight fields are what the loader stores."""
 
     account: str
     external_id: str
@@ -169,6 +172,7 @@ class SyntheticTxn(NamedTuple):
     amount: str  # signed decimal string, negative is money out
     label: str | None  # golden label, or None when unlabeled
     source: str | None  # human, rule or import; None when unlabeled
+    rule: str | None  # name of the demo rule behind a rule label
     category: str  # the true category, whether labeled or not
     merchant: str  # catalogue key of the counterparty
     kind: str  # what produced the row: purchase, paycheck, transfer...
@@ -1340,20 +1344,24 @@ class _Household:
         draw = self.label_rng.random
         out = []
         for day, account, text, cents, category, key, kind in events:
-            label = source = None
+            label = source = rule = None
             labeled, which, noise, pick = draw(), draw(), draw(), draw()
             if labeled < fraction:
                 source = _LABEL_SOURCES[bisect.bisect(_LABEL_CUM, which)]
+                if source == RULE:
+                    spec = _demo_rule(text, cents, account.name, days[day].day)
+                    if spec is None:
+                        source = HUMAN  # no rule matches: a person labeled it
+                    else:
+                        label, rule = spec["category"], spec["name"]
                 if source == HUMAN:
                     label = category
-                elif source == RULE:
-                    # Keyword rules see a refund's "credit" and call it income.
-                    label = mc.INCOME if kind == REFUND else _RULE_LABEL[key]
-                elif noise < IMPORT_NOISE:
-                    wrong = CONFUSABLE[category]
-                    label = wrong[int(pick * len(wrong))]
-                else:
-                    label = category
+                elif source == IMPORT:
+                    if noise < IMPORT_NOISE:
+                        wrong = CONFUSABLE[category]
+                        label = wrong[int(pick * len(wrong))]
+                    else:
+                        label = category
             out.append(
                 SyntheticTxn(
                     account.name,
@@ -1363,12 +1371,22 @@ class _Household:
                     f"{cents / 100:.2f}",
                     label,
                     source,
+                    rule,
                     category,
                     key,
                     kind,
                 )
             )
         return out
+
+
+def _demo_rule(text, cents, account, day):
+    """The demo rule a rule run would label this row with, or None."""
+    amount = Decimal(cents) / 100
+    for spec, matches in _DEMO_RULES:
+        if matches(text, None, amount, account, day):
+            return spec
+    return None
 
 
 def _by_day(event):

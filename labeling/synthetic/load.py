@@ -10,7 +10,9 @@ statements then move them into ``transactions`` and ``transaction_labels``:
 - labels are joined back to ``transactions`` by ``(account, external_id)``
   and inserted with ``ON CONFLICT (txn_id) DO NOTHING``: an existing label,
   whatever its source, is never overwritten, and the label triggers record
-  each new one in the history.
+  each new one in the history;
+- the demo rules (``labeling.synthetic.demo_rules``) are created when
+  missing, and rule labels carry the id of the rule that wrote them.
 
 Everything runs in one database transaction, so a failed load leaves no
 trace. The ORM is bypassed on purpose: a million model instances would
@@ -21,6 +23,9 @@ import logging
 from dataclasses import dataclass
 
 from django.db import connection, transaction
+
+from labeling.models import Rule
+from labeling.synthetic.demo_rules import DEMO_RULES
 
 logger = logging.getLogger(__name__)
 
@@ -36,13 +41,14 @@ _CREATE_STAGE = """
         description text NOT NULL,
         amount numeric(12, 2) NOT NULL,
         label varchar(64),
-        source varchar(8)
+        source varchar(8),
+        rule varchar(100)
     ) ON COMMIT DROP
 """
 
 _COPY_STAGE = """
     COPY synthetic_txn_stage
-        (account, external_id, posted_on, description, amount, label, source)
+        (account, external_id, posted_on, description, amount, label, source, rule)
     FROM STDIN
 """
 
@@ -55,11 +61,12 @@ _INSERT_TRANSACTIONS = """
 """
 
 _INSERT_LABELS = """
-    INSERT INTO transaction_labels (txn_id, label, source)
-    SELECT t.id, s.label, s.source
+    INSERT INTO transaction_labels (txn_id, label, source, rule_id)
+    SELECT t.id, s.label, s.source, r.id
     FROM synthetic_txn_stage AS s
     JOIN transactions AS t
       ON t.account = s.account AND t.external_id = s.external_id
+    LEFT JOIN label_rules AS r ON r.name = s.rule
     WHERE s.label IS NOT NULL
     ON CONFLICT (txn_id) DO NOTHING
 """
@@ -79,12 +86,13 @@ class LoadResult:
 
 
 def load(rows, using=None):
-    """Load ``SyntheticTxn`` rows (or any 7-tuples in that order).
+    """Load ``SyntheticTxn`` rows (or any 8-tuples in that order).
 
     ``using`` is a Django connection; the default connection when omitted.
     """
     conn = connection if using is None else using
     with transaction.atomic(using=conn.alias), conn.cursor() as cursor:
+        ensure_demo_rules(using=conn.alias)
         cursor.execute(_DROP_STAGE)
         cursor.execute(_CREATE_STAGE)
         staged, staged_labels = _copy(cursor.cursor, rows)
@@ -107,8 +115,24 @@ def _copy(cursor, rows):
     with cursor.copy(_COPY_STAGE) as copy:
         write = copy.write_row
         for row in rows:
-            write(row[:7])
+            write(row[:8])
             staged += 1
             if row[5] is not None:
                 labeled += 1
     return staged, labeled
+
+
+def ensure_demo_rules(using=None):
+    """Create the demo rules that are missing; return all of them.
+
+    A rule of the same name is left as it is: someone may have tuned it.
+    """
+    rules = []
+    for spec in DEMO_RULES:
+        fields = {key: value for key, value in spec.items() if key != "category"}
+        rule, _ = Rule.objects.using(using).get_or_create(
+            name=spec["name"],
+            defaults={**fields, "category_id": spec["category"]},
+        )
+        rules.append(rule)
+    return rules

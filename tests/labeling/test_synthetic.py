@@ -21,9 +21,19 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from labeling.labels import set_label
-from labeling.models import Category, LabelHistory, Transaction, TransactionLabel
+from labeling.models import (
+    Category,
+    LabelHistory,
+    Rule,
+    RuleMatch,
+    RuleRun,
+    Transaction,
+    TransactionLabel,
+)
+from labeling.synthetic import demo_rules
 from labeling.synthetic import generate as gen
 from labeling.synthetic import merchants as mc
+from labeling.synthetic.demo_rules import DEMO_RULES
 from labeling.synthetic.generate import GenerationParams, generate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -441,10 +451,14 @@ def test_marketplace_and_fuel_categories_depend_on_amount(fully_labeled):
 def test_label_fraction_and_source_shares_match_the_constants(rows):
     labeled = [row for row in rows if row.label is not None]
     shares = Counter(row.source for row in labeled)
+    expected = dict(gen.LABEL_SOURCE_SHARES)
 
     assert abs(len(labeled) / len(rows) - 0.3) < 0.015
-    for source, expected in gen.LABEL_SOURCE_SHARES:
-        assert abs(shares[source] / len(labeled) - expected) < 0.03
+    assert abs(shares[gen.IMPORT] / len(labeled) - expected[gen.IMPORT]) < 0.03
+    # Rows drawn for a rule label that no demo rule matches went to people.
+    human_or_rule = (shares[gen.HUMAN] + shares[gen.RULE]) / len(labeled)
+    assert abs(human_or_rule - expected[gen.HUMAN] - expected[gen.RULE]) < 0.03
+    assert 0.02 < shares[gen.RULE] / len(labeled) < expected[gen.RULE]
     assert all(row.source is None for row in rows if row.label is None)
 
 
@@ -461,23 +475,30 @@ def test_import_labels_are_noisier_than_human_labels(fully_labeled):
     assert abs(imported - gen.IMPORT_NOISE) < 0.02
 
 
-def test_rule_labels_are_wrong_only_where_keywords_mislead(fully_labeled):
+def test_rule_labels_are_what_the_winning_demo_rule_says(fully_labeled):
     rule_rows = [row for row in fully_labeled if row.source == gen.RULE]
-    wrong = [row for row in rule_rows if row.label != row.category]
+    specs = {spec["name"]: spec for spec in DEMO_RULES}
 
-    assert 0.01 < len(wrong) / len(rule_rows) < 0.1
-    for row in wrong:
-        merchant = mc.BY_KEY[row.merchant]
-        assert (
-            row.kind == gen.REFUND
-            or merchant.rule is not None
-            or merchant.rule_category is not None
-        )
-    # Systematic: a given merchant and truth always get the same wrong label.
-    answers = defaultdict(set)
-    for row in wrong:
-        answers[(row.merchant, row.category, row.kind == gen.REFUND)].add(row.label)
-    assert all(len(labels) == 1 for labels in answers.values())
+    assert {row.rule for row in rule_rows} == set(specs)
+    for row in rule_rows[:2000]:
+        spec = specs[row.rule]
+        assert row.label == spec["category"]
+        matcher = demo_rules.conditions(spec).matcher()
+        amount = Decimal(row.amount)
+        assert matcher(row.description, None, amount, row.account, row.posted_on.day)
+    assert all(row.rule is None for row in fully_labeled if row.source != gen.RULE)
+
+
+def test_only_the_sloppy_demo_rule_is_often_wrong(fully_labeled):
+    rule_rows = [row for row in fully_labeled if row.source == gen.RULE]
+    wrong = Counter(row.rule for row in rule_rows if row.label != row.category)
+    total = Counter(row.rule for row in rule_rows)
+
+    sloppy = "Anything with credit is income"
+    assert wrong[sloppy] / total[sloppy] > 0.1
+    for name, count in total.items():
+        if name != sloppy:
+            assert wrong[name] / count < 0.1, name
 
 
 def test_labels_are_top_level_categories(fully_labeled):
@@ -520,9 +541,24 @@ def test_command_loads_exact_rows_and_labels(db):
     assert labels == {
         (r.account, r.external_id): (r.label, r.source) for r in expected if r.label
     }
-    assert TransactionLabel.objects.filter(rule_id__isnull=False).count() == 0
+    rules = dict(Rule.objects.values_list("name", "id"))
+    assert set(rules) == {spec["name"] for spec in DEMO_RULES}
+    rule_ids = {
+        (label.txn.account, label.txn.external_id): label.rule_id
+        for label in TransactionLabel.objects.select_related("txn")
+    }
+    assert rule_ids == {
+        (r.account, r.external_id): rules.get(r.rule) for r in expected if r.label
+    }
+    assert LabelHistory.objects.filter(rule_id__isnull=False).count() == sum(
+        1 for r in expected if r.rule
+    )
     assert LabelHistory.objects.count() == len(labels)
     assert "3,000 transactions" in output
+    # The demo rules were measured, so their figures show at once.
+    assert "Measured 7 demo rules" in output
+    assert RuleMatch.objects.exists()
+    assert RuleRun.objects.filter(dry_run=True).count() == len(DEMO_RULES)
 
 
 def test_second_run_inserts_nothing(db):
