@@ -327,6 +327,12 @@ class RuleSerializer(serializers.ModelSerializer):
             "day_to": {"min_value": 1, "max_value": 31},
         }
 
+    def to_representation(self, instance):
+        # A rule just created or changed comes without its figures.
+        if not hasattr(instance, "coverage"):
+            instance = rule_runs.with_figures(Rule.objects.filter(pk=instance.pk)).get()
+        return super().to_representation(instance)
+
     @extend_schema_field(serializers.FloatField(allow_null=True))
     def get_precision(self, obj):
         return rule_runs.precision(obj)

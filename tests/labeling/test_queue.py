@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group, Permission, User
 from django.urls import reverse
 
 from labeling.labels import set_label
-from labeling.models import LabelHistory, TransactionLabel
+from labeling.models import LabelHistory, Rule, TransactionLabel
 from mlcore.features.build import build_window
 
 pytestmark = pytest.mark.django_db
@@ -311,3 +311,27 @@ def test_labeler_sees_the_page_and_the_index_link(lc, txns):
 def test_superuser_may_use_the_queue(client_of, txns):
     admin = User.objects.create_superuser("root", password="pw")
     assert get_next(client_of(admin))["transaction"]["merchant"] == "shell"
+
+
+def test_label_all_of_a_merchant_makes_a_rule_its_labels_carry(lc, txns):
+    fuel = [t.pk for t in txns["fuel"]]
+    shown = get_next(lc)["transaction"]["id"]
+
+    response = post(
+        lc,
+        "labeling_queue_label_merchant",
+        {"txn_id": shown, "category": "Transportation"},
+    )
+
+    rule = Rule.objects.get()
+    assert response.json()["saved"]["rule"] == rule.pk
+    assert (rule.field, rule.operator, rule.pattern) == ("merchant", "equals", "shell")
+    assert rule.category_id == "Transportation"
+    assert rule.created_by.username == "lab"
+    others = TransactionLabel.objects.filter(txn_id__in=fuel, source="rule")
+    assert {label.rule_id for label in others} == {rule.pk}
+    assert LabelHistory.objects.filter(rule_id=rule.pk).count() == len(others)
+
+    # Undo takes the new rule away with its labels.
+    assert post(lc, "labeling_queue_undo", {}).status_code == 200
+    assert not Rule.objects.exists()
