@@ -13,8 +13,9 @@ from rest_framework.test import APIClient
 
 from labeling.labels import set_label
 from labeling.models import Category, LabelSource
+from mlcore import registry
 from mlcore.features.build import build_transactions
-from mlcore.models import Job, TrainingRun
+from mlcore.models import Alias, Job, ModelVersion, TrainingRun
 from tests.api import ROLES, client_for, make_user
 
 NEW_TXN = {
@@ -58,6 +59,26 @@ MATRIX = [
     ("post", "/api/jobs/dbt-runs/", {}, 202, {A: 401, L: 403}),
     ("get", "/api/training-runs/", None, 200, {A: 401, L: 403}),
     ("get", "/api/training-runs/{run}/", None, 200, {A: 401, L: 403}),
+    ("post", "/api/jobs/trainings/", {}, 202, {A: 401, L: 403}),
+    # An empty body is refused after the permission check.
+    ("post", "/api/suggestions/", {}, 400, {A: 401}),
+    ("get", "/api/suggestions/", None, 200, {A: 401, L: 403}),
+    ("get", "/api/suggestions/arms/", None, 200, {A: 401, L: 403}),
+    ("get", "/api/model-versions/", None, 200, {A: 401, L: 403}),
+    ("get", "/api/model-versions/{version}/", None, 200, {A: 401, L: 403}),
+    (
+        "post",
+        "/api/model-versions/{other}/promote/",
+        {"alias": "challenger"},
+        200,
+        {A: 401, L: 403},
+    ),
+    ("get", "/api/model-aliases/", None, 200, {A: 401, L: 403}),
+    ("get", "/api/model-aliases/champion/", None, 200, {A: 401, L: 403}),
+    # Nothing to roll back to: refused after the permission check.
+    ("post", "/api/model-aliases/champion/rollback/", None, 409, {A: 401, L: 403}),
+    ("delete", "/api/model-aliases/champion/", None, 204, {A: 401, L: 403}),
+    ("get", "/api/model-alias-changes/", None, 200, {A: 401, L: 403}),
     ("get", "/api/schema/", None, 200, {}),
     ("get", "/api/docs/", None, 200, {}),
 ]
@@ -76,12 +97,25 @@ def objects(make_txn):
     txn = make_txn(posted_on=date(2025, 3, 14))
     set_label(txn.pk, "Groceries", LabelSource.IMPORT)
     build_transactions([txn.pk])
-    return {
+    version, other = (
+        ModelVersion.objects.create(
+            training_run=TrainingRun.objects.create(),
+            artifact_path="none.joblib",
+            artifact_sha256="0" * 64,
+        )
+        for _ in range(2)
+    )
+    registry.promote(version, Alias.CHAMPION)
+    yield {
         "txn": txn.pk,
         "category": Category.objects.create(name="Kibble").pk,
         "job": Job.objects.create(kind=Job.Kind.FEATURE_BUILD, status="succeeded").pk,
         "run": TrainingRun.objects.create().pk,
+        "version": version.pk,
+        "other": other.pk,
     }
+    # The champion goes with the test's transaction; so must the cached copy.
+    registry.forget_serving_versions()
 
 
 @pytest.mark.parametrize(("method", "path", "body", "role", "expected"), CASES)

@@ -1,0 +1,53 @@
+"""A real model over generated data, for tests of what serves suggestions.
+
+``trained_model`` generates transactions, builds their features, trains and
+promotes a champion (training builds the dbt warehouse first), and removes
+all of it afterwards. Module-scoped fixtures use it under
+``django_db_blocker.unblock()`` so that the data is committed, as dbt needs.
+"""
+
+from contextlib import contextmanager
+from io import StringIO
+
+from django.apps import apps
+from django.core.management import call_command
+from django.db import connection
+from django.test import override_settings
+
+from labeling.models import Category
+from mlcore import dbt, registry, training
+from mlcore.features import build
+
+
+@contextmanager
+def trained_model(storage, seed=5, count=3_000):
+    """Yield the ``TrainingRun`` of a champion trained on fresh data."""
+    with override_settings(MODEL_STORAGE_DIR=storage):
+        try:
+            call_command(
+                "generate_transactions",
+                count=count,
+                months=6,
+                seed=seed,
+                label_fraction=0.6,
+                stdout=StringIO(),
+            )
+            build.build_window()
+            registry.forget_serving_versions()
+            yield training.train(promote_if_better=True)
+        finally:
+            remove_everything()
+
+
+def remove_everything():
+    """Empty the tables of both apps but the seeded categories; drop dbt's."""
+    tables = [
+        model._meta.db_table
+        for label in ("labeling", "mlcore")
+        for model in apps.get_app_config(label).get_models()
+        if model._meta.managed and model is not Category
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP SCHEMA IF EXISTS {dbt.SCHEMA} CASCADE")
+        cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+    registry.forget_serving_versions()
