@@ -52,9 +52,14 @@ format: venv
 # Each benchmark works in a scratch database of its own and drops it after.
 BENCH_COUNT ?= 1000000
 BENCH_RUNS ?= 3
+# Models: 400,000 transactions give about 110,000 labels to train on.
+BENCH_MODELS_COUNT ?= 400000
+BENCH_CLIENTS ?= 8
+BENCH_DURATION ?= 20
+BENCH_BATCH_RUNS ?= 5
 
 bench: venv
-	$(WITH_SERVICES) sh -c '$(PY) tests/benchmarks/bench_generate.py --runs $(BENCH_RUNS) --count $(BENCH_COUNT) && $(PY) manage.py bench_features --runs $(BENCH_RUNS) --count $(BENCH_COUNT)'
+	$(WITH_SERVICES) sh -c '$(PY) tests/benchmarks/bench_generate.py --runs $(BENCH_RUNS) --count $(BENCH_COUNT) && $(PY) manage.py bench_features --runs $(BENCH_RUNS) --count $(BENCH_COUNT) && $(PY) manage.py bench_models --runs $(BENCH_RUNS) --count $(BENCH_MODELS_COUNT) --clients $(BENCH_CLIENTS) --duration $(BENCH_DURATION) --batch-runs $(BENCH_BATCH_RUNS)'
 
 services-up: venv
 	@$(PY) -m finance_project.services up
