@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.paginator import Paginator
-from django.db.models import Max, Min
+from django.db.models import Max, Min, OuterRef, Subquery
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.functional import cached_property
@@ -25,7 +25,8 @@ from labeling.models import (
     TransactionLabel,
 )
 from labeling.tasks import start_rule_runs
-from mlcore.models import FeatureVector
+from mlcore import serving
+from mlcore.models import FeatureVector, Suggestion
 from mlcore.tasks import start_selected_feature_build
 
 
@@ -97,6 +98,35 @@ class MonthFilter(admin.SimpleListFilter):
         return queryset.filter(posted_on__gte=start, posted_on__lt=end)
 
 
+class ConfidenceFilter(admin.SimpleListFilter):
+    """Filter by the confidence of the latest stored suggestion."""
+
+    title = "suggestion confidence"
+    parameter_name = "confidence"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("high", "≥ 95%"),
+            ("medium", "80% to 95%"),
+            ("low", "< 80%"),
+            ("none", "No suggestion"),
+        ]
+
+    def queryset(self, request, queryset):
+        # ``suggested_confidence`` is annotated by TransactionAdmin.get_queryset.
+        if self.value() == "high":
+            return queryset.filter(suggested_confidence__gte=0.95)
+        if self.value() == "medium":
+            return queryset.filter(
+                suggested_confidence__gte=0.80, suggested_confidence__lt=0.95
+            )
+        if self.value() == "low":
+            return queryset.filter(suggested_confidence__lt=0.80)
+        if self.value() == "none":
+            return queryset.filter(suggested_confidence__isnull=True)
+        return queryset
+
+
 class CappedCountPaginator(Paginator):
     """Count at most ``COUNT_CAP`` rows: exact counts of a million rows on
     every page cost more than the page itself, and nobody pages that far."""
@@ -123,6 +153,7 @@ class TransactionAdmin(admin.ModelAdmin):
         "signed_amount",
         "account",
         "label_badge",
+        "suggestion",
     ]
     list_filter = [
         LabelStatusFilter,
@@ -131,6 +162,7 @@ class TransactionAdmin(admin.ModelAdmin):
         MonthFilter,
         "features__is_subscription",
         "account",
+        ConfidenceFilter,
     ]
     search_fields = ["description", "features__merchant"]
     list_select_related = ["label", "features"]
@@ -138,7 +170,13 @@ class TransactionAdmin(admin.ModelAdmin):
     paginator = CappedCountPaginator
     # Facet counts run one count per filter choice over the whole table.
     show_facets = admin.ShowFacets.NEVER
-    actions = ["set_category", "clear_label", "build_features"]
+    actions = [
+        "set_category",
+        "clear_label",
+        "accept_suggestion",
+        "suggest_categories",
+        "build_features",
+    ]
     readonly_fields = [
         "created_at",
         "updated_at",
@@ -166,6 +204,19 @@ class TransactionAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         return TransactionImportExport(self).urls() + super().get_urls()
+
+    def get_queryset(self, request):
+        # The latest suggestion of each row, by the (txn_id, id) index: two
+        # lookups per shown row rather than a query per row.
+        latest = Suggestion.objects.filter(txn=OuterRef("pk")).order_by("-id")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                suggested_label=Subquery(latest.values("label")[:1]),
+                suggested_confidence=Subquery(latest.values("confidence")[:1]),
+            )
+        )
 
     def has_delete_permission(self, request, obj=None):
         # Transactions are soft-deleted by the import and API; a hard delete
@@ -201,6 +252,13 @@ class TransactionAdmin(admin.ModelAdmin):
             _BADGE_STYLE[label.source],
             label.source,
         )
+
+    @admin.display(description="suggestion", ordering="suggested_confidence")
+    def suggestion(self, obj):
+        label = getattr(obj, "suggested_label", None)
+        if label is None:
+            return "—"
+        return f"{label} {obj.suggested_confidence:.0%}"
 
     @admin.display(description="label")
     def current_label(self, obj):
@@ -326,6 +384,62 @@ class TransactionAdmin(admin.ModelAdmin):
             messages.SUCCESS,
         )
 
+    @admin.action(description="Accept suggestion", permissions=["label"])
+    def accept_suggestion(self, request, queryset):
+        """Label each selected transaction with its latest suggestion (human)."""
+        ids = list(queryset.values_list("pk", flat=True))
+        latest = dict(
+            Suggestion.objects.filter(txn_id__in=ids)
+            .order_by("txn_id", "-id")
+            .distinct("txn_id")
+            .values_list("txn_id", "label")
+        )
+        active = set(
+            Category.objects.filter(
+                name__in=set(latest.values()), is_active=True
+            ).values_list("name", flat=True)
+        )
+        chosen = {txn_id: c for txn_id, c in latest.items() if c in active}
+
+        # The database records each suggestion's outcome as the labels land.
+        written = 0
+        if chosen:
+            written = bulk_set_labels(
+                chosen, LabelSource.HUMAN, actor=request.user
+            ).written
+        notes = []
+        if len(ids) > len(latest):
+            notes.append(f"{len(ids) - len(latest)} had no suggestion")
+        if len(latest) > len(chosen):
+            notes.append(f"{len(latest) - len(chosen)} suggested a retired category")
+        self.message_user(
+            request,
+            f"Accepted the suggestion for {written} transactions"
+            + (f"; {', '.join(notes)}." if notes else "."),
+            messages.SUCCESS if written else messages.WARNING,
+        )
+
+    @admin.action(description="Suggest categories", permissions=["label"])
+    def suggest_categories(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True)[: MAX_SUGGEST + 1])
+        if len(ids) > MAX_SUGGEST:
+            self.message_user(
+                request,
+                f"Select at most {MAX_SUGGEST:,} transactions to suggest for.",
+                messages.ERROR,
+            )
+            return
+        try:
+            answers = serving.suggest_transactions(ids)
+        except serving.NoModel as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self.message_user(
+            request,
+            f"Suggested categories for {len(answers)} transactions.",
+            messages.SUCCESS,
+        )
+
     @admin.action(description="Build features for selected", permissions=["build"])
     def build_features(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
@@ -356,6 +470,9 @@ _BADGE_STYLE = {
 
 # Rows the changelist counts at most (it then shows that many pages).
 COUNT_CAP = 10_000
+
+# Transactions "Suggest categories" takes at once, like the API.
+MAX_SUGGEST = 1_000
 
 # Rows shown on a transaction's change page.
 HISTORY_ROWS = 50

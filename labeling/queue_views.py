@@ -20,6 +20,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from labeling import queue
 from labeling.models import Category
+from mlcore import registry, serving
+from mlcore.models import Alias, Suggestion
 
 logger = logging.getLogger(__name__)
 
@@ -51,17 +53,48 @@ def _payload(request, state, **extra):
     if "top_categories" not in state:
         state["top_categories"] = queue.top_categories()
     _save(request, state)
-    # Model suggestions are not there yet; the page numbers them first once
-    # they are, and falls back to the most used categories meanwhile.
-    suggestions = []
+    # The model's categories come first, topped up with the most used ones.
+    suggestion = _suggestion(txn) if txn else None
+    suggestions = suggestion["top_k"] if suggestion else []
+    ranked = [s["category"] for s in suggestions]
+    others = [name for name in state["top_categories"] if name not in ranked]
     return {
         "transaction": queue.describe(txn) if txn else None,
+        "suggestion": suggestion,
         "suggestions": suggestions,
-        "choices": suggestions[: queue.CHOICES] or state["top_categories"],
+        "choices": (ranked + others)[: queue.CHOICES],
         "left": state["left"],
         "labels_last_hour": queue.labels_last_hour(request.user),
         "can_undo": bool(state["undo"]),
         **extra,
+    }
+
+
+def _suggestion(txn):
+    """The latest stored suggestion for ``txn``, asked for now if there is
+    none; ``None`` while no model is registered."""
+    stored = Suggestion.objects.filter(txn_id=txn.pk).order_by("-id").first()
+    if stored is None:
+        # Checked first: suggesting builds missing features before it finds
+        # out that there is no model to use them.
+        if Alias.CHAMPION not in registry.serving_versions():
+            return None
+        try:
+            answer = serving.suggest_transactions([txn.pk])[0]
+        except serving.NoModel:
+            return None
+        except registry.ArtifactError:
+            logger.exception("queue: no suggestion for %s", txn.pk)
+            return None
+        return {
+            "category": answer.category,
+            "confidence": answer.confidence,
+            "top_k": answer.top_k,
+        }
+    return {
+        "category": stored.label,
+        "confidence": stored.confidence,
+        "top_k": stored.top_k,
     }
 
 

@@ -177,11 +177,17 @@ def test_change_page_shows_features_history_and_same_merchant(
     assert some_transactions[1].description in page
 
 
+SUGGESTION_ACTIONS = {"accept_suggestion", "suggest_categories"}
+
+
 @pytest.mark.parametrize(
     ("role", "actions"),
     [
-        ("labeler", {"set_category", "clear_label"}),
-        ("analyst", {"set_category", "clear_label", "build_features"}),
+        ("labeler", {"set_category", "clear_label", *SUGGESTION_ACTIONS}),
+        (
+            "analyst",
+            {"set_category", "clear_label", "build_features", *SUGGESTION_ACTIONS},
+        ),
     ],
 )
 def test_actions_follow_the_role(client, role, actions):

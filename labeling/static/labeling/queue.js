@@ -82,6 +82,12 @@
         ? `currently ${txn.label.category} (${txn.label.source})`
         : "";
     }
+    const suggestion = txn ? data.suggestion : null;
+    $("queue-suggestion").hidden = !suggestion;
+    $("queue-suggestion").textContent = suggestion
+      ? `suggested: ${suggestion.category} ` +
+        `${Math.round(suggestion.confidence * 100)}% (a to accept)`
+      : "";
     $("queue-merchant-all").disabled = !txn || !txn.merchant;
     renderChoices();
   }
@@ -228,6 +234,8 @@
       renderChoices();
     } else if (key === "/") {
       search.focus();
+    } else if (key === "a") {
+      if (data.suggestion) label(data.suggestion.category);
     } else if (key === "s") {
       skip();
     } else if (key === "Backspace") {
