@@ -75,9 +75,11 @@ def test_reports_single_id_latency_percentiles_and_rate(bench_output):
     assert rate > 0
 
 
-def test_reports_each_batch_run_and_their_median(bench_output):
-    runs = re.findall(rf"suggest 100 ids run \d: {NUMBER} ms", bench_output)
-    match = re.search(rf"suggest 100 ids: median {NUMBER} ms", bench_output)
+@pytest.mark.parametrize("where", ["newest 30 days", "all 3 months"])
+def test_reports_each_batch_run_and_their_median(bench_output, where):
+    name = rf"suggest 100 ids \({where}\)"
+    runs = re.findall(rf"{name} run \d: {NUMBER} ms", bench_output)
+    match = re.search(rf"{name}: median {NUMBER} ms", bench_output)
 
     assert len(runs) == 2, bench_output
     assert match, bench_output
