@@ -42,6 +42,7 @@ MODELS = {
     "fct_training_view",
     "dim_merchants",
     "fct_suggestions_eval",
+    "fct_experiment_arms",
 }
 
 

@@ -288,3 +288,39 @@ def test_auto_apply_writes_confident_rule_labels_and_only_when_enabled(champion)
         )
     )
     assert suggested == written
+
+
+def test_the_warehouse_reports_accuracy_per_arm(committed_db, champion, settings):
+    # Committed, since dbt reads on connections of its own; last in the
+    # module, since a committed test empties the tables when it ends.
+    settings.SUGGESTIONS_CHALLENGER_SHARE = 0.5
+    registry.promote(training.train().model_version, Alias.CHALLENGER)
+    Suggestion.objects.all().delete()  # those of earlier tests
+    unlabeled = list(Transaction.objects.filter(label__isnull=True)[:60])
+    answers = serving.suggest_transactions([t.pk for t in unlabeled])
+    for number, answer in enumerate(answers):
+        # Every third label disagrees with the suggestion.
+        category = answer.category if number % 3 else answer.top_k[1]["category"]
+        set_label(answer.txn_id, category, LabelSource.HUMAN)
+
+    outcome = dbt.run_dbt(on_line=lambda line: None)
+
+    assert outcome.success, outcome.error
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT experiment_arm, model_version, evaluated, correct, accepted,"
+            f" overridden FROM {dbt.SCHEMA}.fct_experiment_arms"
+            f" WHERE model_version = ANY(%s)",
+            [list({a.model_version for a in answers})],
+        )
+        report = {row[0]: row[1:] for row in cursor.fetchall()}
+    for arm in ("champion", "challenger"):
+        served = [a for a in answers if a.arm == arm]
+        right = sum(1 for n, a in enumerate(answers) if a.arm == arm and n % 3)
+        assert report[arm] == (
+            served[0].model_version,
+            len(served),
+            right,
+            right,
+            len(served) - right,
+        )

@@ -1,7 +1,9 @@
 """Prepare a demo database and serve the admin with a Celery worker.
 
 Runs migrations, generates demo data when the database has none, builds
-features, creates (or resets) the ``admin`` login with a fresh generated
+features and the warehouse, trains a model (promoted when it beats the
+champion) and stores its suggestions for the newest unlabeled
+transactions, creates (or resets) the ``admin`` login with a fresh generated
 password, then runs the web server and a worker in the foreground until
 Ctrl-C.
 """
@@ -17,8 +19,12 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from labeling.models import Transaction
+from mlcore import serving
 
 ADMIN_USERNAME = "admin"
+
+# Unlabeled transactions that get a stored suggestion when the demo starts.
+SUGGESTED = 5_000
 
 # Seconds a child gets to shut down cleanly after Ctrl-C before it is killed.
 SHUTDOWN_GRACE = 15
@@ -45,6 +51,8 @@ class Command(BaseCommand):
         self._ensure_data(options)
         call_command("build_features", all=True, stdout=self.stdout)
         call_command("run_dbt", stdout=self.stdout)
+        call_command("train_model", promote_if_better=True, stdout=self.stdout)
+        self._suggest()
         password = self._reset_admin_password()
 
         url = f"http://{options['host']}:{options['port']}/admin/"
@@ -69,6 +77,17 @@ class Command(BaseCommand):
             label_fraction=options["label_fraction"],
             stdout=self.stdout,
         )
+
+    def _suggest(self):
+        """Suggestions for the newest unlabeled transactions, for the admin."""
+        txn_ids = list(
+            Transaction.objects.filter(label__isnull=True, suggestions__isnull=True)
+            .order_by("-posted_on", "-id")
+            .values_list("pk", flat=True)[:SUGGESTED]
+        )
+        for start in range(0, len(txn_ids), 1_000):
+            serving.suggest_transactions(txn_ids[start : start + 1_000])
+        self.stdout.write(f"Stored suggestions for {len(txn_ids):,} transactions.")
 
     def _reset_admin_password(self):
         password = secrets.token_urlsafe(12)
