@@ -148,37 +148,31 @@ class CategoryModel:
         """
         if len(rows) == 0:
             return np.zeros((0, len(self.classes_)))
-        query = rows.with_columns(
-            label=pl.lit(None, pl.Utf8), weight=pl.lit(0.0), query=pl.lit(True)
+        query = rows.select(
+            pl.col("merchant").cast(pl.Utf8),
+            pl.col("posted_on").cast(pl.Date),
+            pl.col("seq").cast(pl.Int64),
+            label=pl.lit(None, pl.Utf8),
+            weight=pl.lit(0.0),
         )
         if history is not None and len(history):
             # A row's own label (when it has one) is never its own evidence.
-            own = rows["seq"].cast(pl.Int64).implode()
-            history = history.filter(~pl.col("seq").is_in(own))
-        if history is not None and len(history):
-            past = history.select(
-                *PRIOR_COLUMNS, query=pl.lit(False), position=pl.lit(-1)
+            past = history.select(PRIOR_COLUMNS).filter(
+                ~pl.col("seq").is_in(query["seq"].implode())
             )
-            query = query.with_row_index("position").with_columns(
-                pl.col("position").cast(pl.Int64)
-            )
-            combined = pl.concat(
-                [past, query.select(*PRIOR_COLUMNS, "query", "position")],
-                how="vertical_relaxed",
-            )
-            counts, last = merchant_priors(combined, self.classes_, self.prior_window)
-            mask = combined["query"].to_numpy()
-            order = combined.filter(pl.col("query"))["position"].to_numpy()
-            counts_q = np.empty((len(rows), counts.shape[1]), dtype=counts.dtype)
-            last_q = np.empty(len(rows), dtype=last.dtype)
-            counts_q[order], last_q[order] = counts[mask], last[mask]
-            counts, last = counts_q, last_q
-        else:
-            counts, last = merchant_priors(query, self.classes_, self.prior_window)
-        logits = self.classifier_.decision_function(self._design(rows, counts, last))
-        if logits.ndim == 1:
-            logits = np.column_stack([-logits / 2, logits / 2])
-        return _softmax(logits / self.temperature)
+            query = pl.concat([past, query], how="vertical_relaxed")
+        counts, last = merchant_priors(query, self.classes_, self.prior_window)
+        counts, last = counts[-len(rows) :], last[-len(rows) :]
+        return _softmax(self._logits(self._design(rows, counts, last)))
+
+    def _logits(self, design):
+        """Temperature-scaled class scores: the linear model, without
+        scikit-learn's per-call input checks (the design is ours)."""
+        coef, intercept = self.classifier_.coef_, self.classifier_.intercept_
+        scores = np.asarray(design @ coef.T) + intercept
+        if coef.shape[0] == 1:  # two classes: one margin
+            scores = np.column_stack([-scores[:, 0] / 2, scores[:, 0] / 2])
+        return scores / self.temperature
 
     # -- design matrix ----------------------------------------------------
 
@@ -270,10 +264,47 @@ def _deviation_band(deviation):
 
 def _transform_unique(vectorizer, texts):
     """Vectorize each distinct string once and gather rows by index."""
-    if len(texts) == 1:
-        return vectorizer.transform(texts)
+    if len(texts) <= SMALL_BATCH:
+        return _transform_small(vectorizer, texts)
     distinct, inverse = np.unique(np.array(texts, dtype=object), return_inverse=True)
     return vectorizer.transform(distinct.tolist())[inverse]
+
+
+# Up to this many rows, vectorize in plain Python: scikit-learn's input
+# checks cost more than the work itself for a suggestion request.
+SMALL_BATCH = 32
+
+
+def _transform_small(vectorizer, texts):
+    """What ``vectorizer.transform(texts)`` returns, for a few strings.
+
+    Covers the two kinds used here: TF-IDF with sublinear term frequency and
+    L2 norm, and binary counts.
+    """
+    analyze = vectorizer.build_analyzer()
+    vocabulary = vectorizer.vocabulary_
+    idf = getattr(vectorizer, "idf_", None)
+    indptr, indices, values = [0], [], []
+    for text in texts:
+        counts = {}
+        for feature in analyze(text):
+            column = vocabulary.get(feature)
+            if column is not None:
+                counts[column] = counts.get(column, 0) + 1
+        columns = sorted(counts)
+        if idf is None:
+            row = [1.0] * len(columns)
+        else:
+            row = [(1.0 + math.log(counts[c])) * idf[c] for c in columns]
+            norm = math.sqrt(sum(v * v for v in row))
+            row = [v / norm for v in row] if norm else row
+        indices += columns
+        values += row
+        indptr.append(len(indices))
+    return sparse.csr_matrix(
+        (np.array(values, dtype=np.float32), indices, indptr),
+        shape=(len(texts), len(vocabulary)),
+    )
 
 
 def _prior_block(counts, last, n_classes):

@@ -54,9 +54,11 @@ class FeatureVector(models.Model):
             models.Index(
                 fields=["account", "merchant"], name="ml_features_acct_merchant_idx"
             ),
-            # Serving reads a merchant's most recent labels month by month.
+            # Serving reads a merchant's most recent labeled transactions,
+            # newest first: (ts_month, day_of_month, txn_id) is their order.
             models.Index(
-                fields=["merchant", "ts_month"], name="ml_features_merchant_idx"
+                fields=["merchant", "ts_month", "day_of_month", "txn"],
+                name="ml_features_merchant_idx",
             ),
         ]
 

@@ -194,25 +194,29 @@ def label_history(rows, window=PRIOR_WINDOW):
         f"WHEN '{source}' THEN {value}" for source, value in TRAINING_WEIGHTS.items()
     )
     labeled = (
-        "SELECT f.merchant, t.posted_on, t.id AS seq, l.label,"
+        "SELECT f.merchant, f.ts_month + (f.day_of_month - 1) AS posted_on,"
+        " f.txn_id AS seq, l.label,"
         f" CASE l.source {weight} END AS weight"
         " FROM ml_features f"
-        " JOIN transactions t ON t.id = f.txn_id AND t.deleted_at IS NULL"
         " JOIN transaction_labels l ON l.txn_id = f.txn_id"
+        " JOIN transactions t ON t.id = f.txn_id AND t.deleted_at IS NULL"
     )
+    # (ts_month, day_of_month) is the posting date in a form the merchant
+    # index can range over and return newest first.
+    first = "(date_trunc('month', q.first)::date, extract(day FROM q.first)::int)"
+    last = "(date_trunc('month', q.last)::date, extract(day FROM q.last)::int)"
     history = _fetch(
         "WITH q AS (SELECT * FROM unnest(%s::text[], %s::date[], %s::date[])"
         " AS q (merchant, first, last)) "
         "SELECT h.* FROM q CROSS JOIN LATERAL ("
         f" {labeled}"
-        " WHERE f.merchant = q.merchant"
-        " AND f.ts_month <= date_trunc('month', q.first)::date"
-        " AND t.posted_on <= q.first"
-        " ORDER BY f.ts_month DESC, t.posted_on DESC, t.id DESC LIMIT %s) AS h "
+        f" WHERE f.merchant = q.merchant AND (f.ts_month, f.day_of_month) <= {first}"
+        " ORDER BY f.ts_month DESC, f.day_of_month DESC, f.txn_id DESC"
+        " LIMIT %s) AS h "
         "UNION ALL "
         f"{labeled} JOIN q ON f.merchant = q.merchant"
-        " AND f.ts_month BETWEEN date_trunc('month', q.first)::date AND q.last"
-        " AND t.posted_on > q.first AND t.posted_on <= q.last",
+        f" AND (f.ts_month, f.day_of_month) > {first}"
+        f" AND (f.ts_month, f.day_of_month) <= {last}",
         [
             spans["merchant"].to_list(),
             spans["first"].to_list(),

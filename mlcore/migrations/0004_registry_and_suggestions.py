@@ -195,7 +195,8 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="featurevector",
             index=models.Index(
-                fields=["merchant", "ts_month"], name="ml_features_merchant_idx"
+                fields=["merchant", "ts_month", "day_of_month", "txn"],
+                name="ml_features_merchant_idx",
             ),
         ),
         migrations.AddField(
