@@ -250,10 +250,19 @@ class CategorySerializer(serializers.ModelSerializer):
         return parent
 
 
+class CategoryNameField(serializers.SlugRelatedField):
+    """A category by name; a name PostgreSQL cannot store is simply unknown."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data)
+        return super().to_internal_value(data)
+
+
 class RuleSerializer(serializers.ModelSerializer):
     """A rule with its figures (read-only, from its latest run)."""
 
-    category = serializers.SlugRelatedField(
+    category = CategoryNameField(
         slug_field="name",
         queryset=Category.objects.filter(is_active=True),
         help_text="The category the rule's labels get.",

@@ -138,3 +138,12 @@ def test_roles(method, path, role, expected):
     response = getattr(client, method)(path.format(rule=rule.pk), FUEL, format="json")
 
     assert response.status_code == expected, response.content
+
+
+def test_a_category_name_with_a_nul_byte_is_unknown_not_a_crash(analyst):
+    response = analyst.post(
+        "/api/rules/", {**FUEL, "category": "Income\x00"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert "category" in response.json()
