@@ -170,6 +170,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "mlcore.tasks.fail_stale_jobs_task",
         "schedule": 15 * 60,
     },
+    # Does nothing unless SUGGESTIONS_AUTO_APPLY_THRESHOLD is set.
+    "auto-apply-suggestions": {
+        "task": "mlcore.tasks.auto_apply_suggestions_task",
+        "schedule": 60 * 60,
+    },
 }
 
 # A job still "running" after this long has lost its worker.
