@@ -117,3 +117,11 @@ def test_env_example_settings_start_the_app():
     )
 
     assert result.returncode == 0, result.stderr
+
+
+def test_web_and_worker_share_the_model_storage(compose):
+    storage = env_example()["MODEL_STORAGE_DIR"]
+
+    for service in ("web", "worker"):
+        mounts = [v.split(":")[1] for v in compose["services"][service]["volumes"]]
+        assert any(storage.startswith(mount) for mount in mounts)
