@@ -51,7 +51,7 @@ def revoke(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("labeling", "0007_registry_and_suggestions"),
+        ("labeling", "0007_rules"),
         ("labeling", "0005_roles"),
     ]
 

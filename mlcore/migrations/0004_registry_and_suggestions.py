@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("labeling", "0007_registry_and_suggestions"),
+        ("labeling", "0007_rules"),
         ("mlcore", "0003_job_permissions"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
