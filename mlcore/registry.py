@@ -123,6 +123,12 @@ def promote(version, alias=Alias.CHAMPION, user=None, reason=""):
     previous = current.model_version if current else None
     if previous == version:
         return version
+    if alias == Alias.CHALLENGER:
+        champion = _lock_alias(Alias.CHAMPION)
+        if champion and champion.model_version == version:
+            raise RegistryError(
+                f"v{version.pk} is the champion; a challenger must be another version"
+            )
     ModelAlias.objects.update_or_create(
         alias=alias, defaults={"model_version": version, "updated_by": user}
     )

@@ -13,12 +13,13 @@ transaction always lands in the same arm.
 """
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from labeling.labels import bulk_set_labels
 from labeling.models import TRAINING_WEIGHTS, LabelSource, Transaction
@@ -26,7 +27,7 @@ from mlcore import registry
 from mlcore.features.build import build_transactions, features_for_new
 from mlcore.features.compute import FEATURE_VERSION
 from mlcore.modeling import ROW_SCHEMA
-from mlcore.models import Alias, Suggestion
+from mlcore.models import Alias
 from mlcore.priors import PRIOR_SCHEMA, PRIOR_WINDOW
 
 # Sequence numbers of unsaved transactions: after every stored id, so each
@@ -75,6 +76,7 @@ def suggest_transactions(txn_ids, top_k=None, store=True, experiment=True):
     txn_ids = list(dict.fromkeys(int(i) for i in txn_ids))
     if not txn_ids:
         return []
+    _champion()  # refuse before building any features
     rows = stored_rows(txn_ids)
     missing = set(txn_ids) - set(rows["seq"].to_list())
     if missing:
@@ -145,7 +147,10 @@ def auto_apply(limit=10_000, threshold=None):
         .order_by("-id")
         .values_list("pk", flat=True)[:limit]
     )
-    answers = suggest_transactions(txn_ids, experiment=False) if txn_ids else []
+    # Not stored: the experiment's figures are about suggestions people saw.
+    answers = (
+        suggest_transactions(txn_ids, store=False, experiment=False) if txn_ids else []
+    )
     confident = {a.txn_id: a.category for a in answers if a.confidence >= threshold}
     labeled = bulk_set_labels(confident, LabelSource.RULE).written if confident else 0
     return {
@@ -178,62 +183,76 @@ def top_categories(classes, probabilities, top_k):
 def label_history(rows, window=PRIOR_WINDOW):
     """Labeled transactions that may inform the priors of ``rows``.
 
-    Per merchant of ``rows``: the ``window`` most recent labeled live
-    transactions dated on or before its earliest row, and every labeled one
-    from then to its latest row. That holds each row's own window; the
-    model picks the rows strictly before it.
+    For each distinct (merchant, day) of ``rows``: the ``window`` most recent
+    labeled live transactions of the merchant dated on or before that day.
+    Every row's own window is among them; the model picks the rows strictly
+    before it. Rows come back once each.
     """
-    spans = (
+    pairs = (
         rows.filter(pl.col("merchant").fill_null("") != "")
-        .group_by("merchant")
-        .agg(first=pl.col("posted_on").min(), last=pl.col("posted_on").max())
+        .select("merchant", "posted_on")
+        .unique()
+        .sort("merchant", "posted_on")
     )
-    if len(spans) == 0:
+    if len(pairs) == 0:
         return pl.DataFrame(schema=PRIOR_SCHEMA)
-    weight = " ".join(
-        f"WHEN '{source}' THEN {value}" for source, value in TRAINING_WEIGHTS.items()
-    )
-    labeled = (
-        "SELECT f.merchant, f.ts_month + (f.day_of_month - 1) AS posted_on,"
-        " f.txn_id AS seq, l.label,"
-        f" CASE l.source {weight} END AS weight"
-        " FROM ml_features f"
-        " JOIN transaction_labels l ON l.txn_id = f.txn_id"
-        " JOIN transactions t ON t.id = f.txn_id AND t.deleted_at IS NULL"
-    )
-    # (ts_month, day_of_month) is the posting date in a form the merchant
-    # index can range over and return newest first.
-    first = "(date_trunc('month', q.first)::date, extract(day FROM q.first)::int)"
-    last = "(date_trunc('month', q.last)::date, extract(day FROM q.last)::int)"
-    history = _fetch(
-        "WITH q AS (SELECT * FROM unnest(%s::text[], %s::date[], %s::date[])"
-        " AS q (merchant, first, last)) "
-        "SELECT h.* FROM q CROSS JOIN LATERAL ("
-        f" {labeled}"
-        f" WHERE f.merchant = q.merchant AND (f.ts_month, f.day_of_month) <= {first}"
-        " ORDER BY f.ts_month DESC, f.day_of_month DESC, f.txn_id DESC"
-        " LIMIT %s) AS h "
-        "UNION ALL "
-        f"{labeled} JOIN q ON f.merchant = q.merchant"
-        f" AND (f.ts_month, f.day_of_month) > {first}"
-        f" AND (f.ts_month, f.day_of_month) <= {last}",
-        [
-            spans["merchant"].to_list(),
-            spans["first"].to_list(),
-            spans["last"].to_list(),
-            window,
-        ],
-        PRIOR_SCHEMA,
-    )
-    return history
+    if len(pairs) <= LITERAL_PAIRS:
+        branch = _WINDOW_SQL.format(merchant="%s", month="%s", day="%s")
+        return _fetch(
+            " UNION ALL ".join([f"({branch})"] * len(pairs)),
+            [
+                value
+                for merchant, day in pairs.rows()
+                for value in (merchant, day.replace(day=1), day.day, window)
+            ],
+            PRIOR_SCHEMA,
+        ).unique("seq")
+    with transaction.atomic(), connection.cursor() as cursor:
+        # A generic plan for the lateral join sorts all of a busy merchant's
+        # rows; walking the index newest first and stopping is what is wanted.
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        branch = _WINDOW_SQL.format(merchant="q.m", month="q.mo", day="q.d")
+        return _fetch(
+            "SELECT h.* FROM unnest(%s::text[], %s::date[], %s::int[]) AS q (m, mo, d)"
+            f" CROSS JOIN LATERAL ({branch}) AS h",
+            [
+                pairs["merchant"].to_list(),
+                [day.replace(day=1) for day in pairs["posted_on"]],
+                [day.day for day in pairs["posted_on"]],
+                window,
+            ],
+            PRIOR_SCHEMA,
+        ).unique("seq")
+
+
+# The window of one (merchant, day): with a literal merchant the planner
+# knows how common it is and walks the merchant index newest first rather
+# than sorting all of a busy merchant's rows. (ts_month, day_of_month) is the
+# posting date in the index's terms.
+_WINDOW_SQL = (
+    "SELECT f.merchant, f.ts_month + (f.day_of_month - 1) AS posted_on,"
+    " f.txn_id AS seq, l.label, CASE l.source "
+    + " ".join(f"WHEN '{s}' THEN {w}" for s, w in TRAINING_WEIGHTS.items())
+    + " END AS weight"
+    " FROM ml_features f"
+    " JOIN transaction_labels l ON l.txn_id = f.txn_id"
+    " JOIN transactions t ON t.id = f.txn_id AND t.deleted_at IS NULL"
+    " WHERE f.merchant = {merchant}"
+    " AND (f.ts_month, f.day_of_month) <= ({month}, {day})"
+    " ORDER BY f.ts_month DESC, f.day_of_month DESC, f.txn_id DESC LIMIT %s"
+)
+
+# Requests with up to this many (merchant, day) pairs get one literal
+# branch per pair; larger ones one lateral join.
+LITERAL_PAIRS = 20
 
 
 def _answer(rows, keys, top_k, experiment=True):
-    versions = registry.serving_versions()
-    champion = versions.get(Alias.CHAMPION)
-    if champion is None:
-        raise NoModel("No champion model is registered; train and promote one.")
-    challenger = versions.get(Alias.CHALLENGER) if experiment else None
+    champion = _champion()
+    challenger = (
+        registry.serving_versions().get(Alias.CHALLENGER) if experiment else None
+    )
     arms = [
         arm_for(key) if challenger is not None else Alias.CHAMPION.value for key in keys
     ]
@@ -252,20 +271,57 @@ def _answer(rows, keys, top_k, experiment=True):
     return answers
 
 
+def _champion():
+    champion = registry.serving_versions().get(Alias.CHAMPION)
+    if champion is None:
+        raise NoModel("No champion model is registered; train and promote one.")
+    return champion
+
+
 def _store(answers):
-    created = Suggestion.objects.bulk_create(
-        Suggestion(
-            txn_id=answer.txn_id,
-            model_version_id=answer.model_version,
-            arm=answer.arm,
-            label=answer.category,
-            confidence=answer.confidence,
-            top_k=answer.top_k,
+    """Save the suggestions; return once they are written.
+
+    Suggestions are a log of what was served, so on their own they are
+    committed without waiting for the disk flush (``synchronous_commit``
+    off for this transaction): a crash may lose the last fraction of a
+    second of them, never a label. Inside a caller's transaction the
+    caller's durability stands.
+    """
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        ids = _bulk_create(answers)
+    for answer, suggestion_id in zip(answers, ids, strict=True):
+        answer.suggestion_id = suggestion_id
+
+
+def _bulk_create(answers):
+    """Insert the rows with one set-based statement; return their ids in
+    order (a batch names each transaction once).
+
+    ``unnest`` keeps a batch of a thousand to one statement with ten array
+    parameters, where the ORM would build ten thousand placeholders.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO ml_suggestions"
+            " (txn_id, model_version_id, arm, label, confidence, top_k)"
+            " SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[],"
+            " %s::text[], %s::float8[], %s::jsonb[])"
+            " RETURNING txn_id, id",
+            [
+                [a.txn_id for a in answers],
+                [a.model_version for a in answers],
+                [a.arm for a in answers],
+                [a.category for a in answers],
+                [a.confidence for a in answers],
+                [json.dumps(a.top_k) for a in answers],
+            ],
         )
-        for answer in answers
-    )
-    for answer, suggestion in zip(answers, created, strict=True):
-        answer.suggestion_id = suggestion.pk
+        ids = dict(cursor.fetchall())
+    return [ids[a.txn_id] for a in answers]
 
 
 def stored_rows(txn_ids):

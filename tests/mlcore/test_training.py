@@ -19,9 +19,9 @@ from django.db import connection
 from labeling.labels import set_label
 from labeling.models import LabelSource, Transaction, TransactionLabel
 from mlcore import dbt, registry, serving, training
-from mlcore.features import build
 from mlcore.models import (
     Alias,
+    FeatureVector,
     JobStatus,
     ModelAlias,
     ModelAliasChange,
@@ -29,42 +29,21 @@ from mlcore.models import (
     Suggestion,
     TrainingRun,
 )
+from tests.trained_model import trained_model
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="module")
 def storage(tmp_path_factory):
-    original = settings.MODEL_STORAGE_DIR
-    settings.MODEL_STORAGE_DIR = tmp_path_factory.mktemp("models")
-    yield settings.MODEL_STORAGE_DIR
-    settings.MODEL_STORAGE_DIR = original
+    return tmp_path_factory.mktemp("models")
 
 
 @pytest.fixture(scope="module")
 def first_run(django_db_setup, django_db_blocker, storage):
     """Generated data, features and one model promoted to champion."""
-    with django_db_blocker.unblock():
-        call_command(
-            "generate_transactions",
-            count=3_000,
-            months=6,
-            seed=5,
-            label_fraction=0.6,
-            stdout=StringIO(),
-        )
-        build.build_window()
-        try:
-            yield training.train(promote_if_better=True)
-        finally:
-            with connection.cursor() as cursor:
-                cursor.execute(f"DROP SCHEMA IF EXISTS {dbt.SCHEMA} CASCADE")
-                cursor.execute(
-                    "TRUNCATE transactions, transaction_labels, "
-                    "transaction_label_history, ml_features, jobs, "
-                    "ml_training_runs, ml_model_versions CASCADE"
-                )
-            registry.forget_serving_versions()
+    with django_db_blocker.unblock(), trained_model(storage) as run:
+        yield run
 
 
 @pytest.fixture
@@ -268,26 +247,48 @@ def test_unknown_ids_are_named(champion):
 
 def test_auto_apply_writes_confident_rule_labels_and_only_when_enabled(champion):
     assert serving.auto_apply(limit=50)["enabled"] is False
-    unlabeled = Transaction.objects.filter(label__isnull=True).count()
+    unlabeled = list(
+        Transaction.objects.filter(label__isnull=True)
+        .order_by("-id")
+        .values_list("pk", flat=True)[:50]
+    )
+    expected = {
+        a.txn_id: a.category
+        for a in serving.suggest_transactions(unlabeled, store=False)
+        if a.confidence >= 0.9
+    }
 
     result = serving.auto_apply(limit=50, threshold=0.9)
 
     assert result["considered"] == 50
-    assert 0 < result["labeled"] <= 50
-    assert Transaction.objects.filter(label__isnull=True).count() == (
-        unlabeled - result["labeled"]
-    )
+    assert result["labeled"] == len(expected) > 0
     written = dict(
-        TransactionLabel.objects.filter(source=LabelSource.RULE, rule_id__isnull=True)
-        .order_by("-updated_at")
-        .values_list("txn_id", "label")[: result["labeled"]]
-    )
-    suggested = dict(
-        Suggestion.objects.filter(txn_id__in=written, confidence__gte=0.9).values_list(
+        TransactionLabel.objects.filter(txn_id__in=unlabeled).values_list(
             "txn_id", "label"
         )
     )
-    assert suggested == written
+    assert written == expected
+    assert set(
+        TransactionLabel.objects.filter(txn_id__in=expected).values_list(
+            "source", flat=True
+        )
+    ) == {"rule"}
+    assert not Suggestion.objects.filter(txn_id__in=unlabeled).exists()
+
+
+def test_a_challenger_must_differ_from_the_champion(champion):
+    with pytest.raises(registry.RegistryError, match="is the champion"):
+        registry.promote(champion, Alias.CHALLENGER)
+
+
+def test_no_features_are_built_without_a_champion(champion, make_txn):
+    registry.remove(Alias.CHAMPION)
+    new = make_txn(posted_on=date(2026, 11, 30))
+
+    with pytest.raises(serving.NoModel):
+        serving.suggest_transactions([new.pk])
+
+    assert not FeatureVector.objects.filter(txn_id=new.pk).exists()
 
 
 def test_the_warehouse_reports_accuracy_per_arm(committed_db, champion, settings):
