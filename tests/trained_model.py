@@ -1,11 +1,12 @@
 """A real model over generated data, for tests of what serves suggestions.
 
-``trained_model`` generates transactions, builds their features, trains and
-promotes a champion (training builds the dbt warehouse first), and removes
-all of it afterwards. Module-scoped fixtures use it under
+``trained_model`` generates transactions, builds their features and the dbt
+warehouse, trains and promotes a champion, and removes all of it
+afterwards. Module-scoped fixtures use it under
 ``django_db_blocker.unblock()`` so that the data is committed, as dbt needs.
 """
 
+import importlib
 from contextlib import contextmanager
 from io import StringIO
 
@@ -18,12 +19,18 @@ from labeling.models import Category
 from mlcore import dbt, registry, training
 from mlcore.features import build
 
+seed_categories = importlib.import_module(
+    "labeling.migrations.0003_default_categories"
+).seed
+
 
 @contextmanager
 def trained_model(storage, seed=5, count=3_000):
     """Yield the ``TrainingRun`` of a champion trained on fresh data."""
     with override_settings(MODEL_STORAGE_DIR=storage):
         try:
+            # A committed test that ran before may have emptied the table.
+            seed_categories(apps, None)
             call_command(
                 "generate_transactions",
                 count=count,
@@ -33,6 +40,9 @@ def trained_model(storage, seed=5, count=3_000):
                 stdout=StringIO(),
             )
             build.build_window()
+            # A warehouse left by an earlier test would be stale: rebuild.
+            outcome = dbt.run_dbt(on_line=lambda line: None)
+            assert outcome.success, outcome.error
             registry.forget_serving_versions()
             yield training.train(promote_if_better=True)
         finally:

@@ -43,6 +43,10 @@ MODELS = {
     "dim_merchants",
     "fct_suggestions_eval",
     "fct_experiment_arms",
+    "stg_label_rules",
+    "stg_label_rule_runs",
+    "stg_label_rule_matches",
+    "fct_rule_quality",
 }
 
 
