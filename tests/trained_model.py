@@ -6,7 +6,6 @@ afterwards. Module-scoped fixtures use it under
 ``django_db_blocker.unblock()`` so that the data is committed, as dbt needs.
 """
 
-import importlib
 from contextlib import contextmanager
 from io import StringIO
 
@@ -19,18 +18,13 @@ from labeling.models import Category
 from mlcore import dbt, registry, training
 from mlcore.features import build
 
-seed_categories = importlib.import_module(
-    "labeling.migrations.0003_default_categories"
-).seed
-
 
 @contextmanager
 def trained_model(storage, seed=5, count=3_000):
     """Yield the ``TrainingRun`` of a champion trained on fresh data."""
     with override_settings(MODEL_STORAGE_DIR=storage):
         try:
-            # A committed test that ran before may have emptied the table.
-            seed_categories(apps, None)
+            restore_migrated_rows()
             call_command(
                 "generate_transactions",
                 count=count,
@@ -47,6 +41,20 @@ def trained_model(storage, seed=5, count=3_000):
             yield training.train(promote_if_better=True)
         finally:
             remove_everything()
+
+
+def restore_migrated_rows():
+    """Put back the rows the migrations seeded (categories, roles).
+
+    A committed test that ran before may have flushed them. They come back
+    from the snapshot Django took when it created the test database, with
+    their original ids, as Django's serialized rollback restores them:
+    re-seeding would give new ids, which the next such restore collides with.
+    Without a snapshot no committed test was collected, so none flushed.
+    """
+    snapshot = getattr(connection, "_test_serialized_contents", None)
+    if snapshot:
+        connection.creation.deserialize_db_from_string(snapshot)
 
 
 def remove_everything():
