@@ -1,10 +1,10 @@
 """Train a category model from the warehouse's training view.
 
-``train`` reads ``fct_training_view`` (built by dbt; built first if it is
-missing), splits it by month, fits ``CategoryModel`` on the months before
-the cutoff with label-source sample weights, measures it on the human
-labels of the months from the cutoff, registers the model and records the
-whole attempt, successful or not, as a ``TrainingRun``.
+``train`` reads ``fct_training_view`` (built by dbt; rebuilt first if it is
+missing or out of date), splits it by month, fits ``CategoryModel`` on the
+months before the cutoff with label-source sample weights, measures it on
+the human labels of the months from the cutoff, registers the model and
+records the whole attempt, successful or not, as a ``TrainingRun``.
 
 The registered model is the one that was measured: validation months are
 not folded back in. Serving still learns from every newer label at once,
@@ -21,7 +21,7 @@ from datetime import date
 import numpy as np
 import polars as pl
 from django.conf import settings
-from django.db import connection
+from django.db import ProgrammingError, connection, transaction
 from django.utils import timezone
 
 from labeling.models import TRAINING_WEIGHTS
@@ -200,16 +200,52 @@ def _promote_if_better(version, figures, validation, train_rows, user):
 
 
 def ensure_training_view(log=logger.info):
-    """Build the warehouse (``dbt build``) if the training view is missing."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s)", [TRAINING_VIEW])
-        exists = cursor.fetchone()[0] is not None
-    if exists:
+    """Build the warehouse (``dbt build``) if the training view is missing
+    or stale: its row count or newest label change differs from the live
+    labeled transactions with features."""
+    state = _training_view_state()
+    if state == "fresh":
         return
-    log("The training view is missing; building the warehouse with dbt")
+    if state == "out of date" and connection.in_atomic_block:
+        # dbt replaces the view on connections of its own and would wait
+        # forever for the lock this transaction took by reading it.
+        raise TrainingError(
+            "The training view is out of date, and dbt cannot rebuild it while "
+            "this database transaction is open; run `manage.py run_dbt` first "
+            "or train outside a transaction."
+        )
+    log(f"The training view is {state}; building the warehouse with dbt")
     outcome = dbt.run_dbt(on_line=lambda line: None)
     if not outcome.success:
         raise TrainingError(f"dbt could not build the training view: {outcome.error}")
+
+
+def _training_view_state():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [TRAINING_VIEW])
+        if cursor.fetchone()[0] is None:
+            return "missing"
+        try:
+            # A view built by an older version of the project may lack
+            # a column; the savepoint keeps the caller's transaction usable.
+            with transaction.atomic():
+                cursor.execute(_FRESHNESS_SQL.format(view=TRAINING_VIEW))
+                built_rows, built_at, live_rows, live_at = cursor.fetchone()
+        except ProgrammingError:
+            return "out of date"
+    return "fresh" if (built_rows, built_at) == (live_rows, live_at) else "out of date"
+
+
+_FRESHNESS_SQL = """
+    SELECT built.*, live.*
+    FROM (SELECT count(*), max(label_updated_at) FROM {view}) AS built,
+    (
+        SELECT count(*), max(l.updated_at)
+        FROM transaction_labels l
+        JOIN transactions t ON t.id = l.txn_id AND t.deleted_at IS NULL
+        JOIN ml_features f ON f.txn_id = l.txn_id
+    ) AS live
+"""
 
 
 # The training view's rows read straight from the tables, for backtests

@@ -114,6 +114,16 @@ def test_a_failed_run_is_recorded_with_its_error(first_run):
     assert not ModelVersion.objects.filter(training_run=run).exists()
 
 
+def test_a_new_label_makes_the_view_stale_and_is_not_trained_on_silently(first_run):
+    training.ensure_training_view()  # fresh: nothing to rebuild
+    txn = Transaction.objects.filter(label__isnull=True, features__isnull=False)[0]
+    set_label(txn.pk, "Groceries", LabelSource.HUMAN)
+
+    # dbt cannot see this test's open transaction, so it cannot rebuild.
+    with pytest.raises(training.TrainingError, match="out of date"):
+        training.train()
+
+
 def test_the_command_reports_the_run(champion):
     out = StringIO()
     call_command("train_model", "--cutoff", "2026-10", stdout=out)
@@ -291,7 +301,9 @@ def test_no_features_are_built_without_a_champion(champion, make_txn):
     assert not FeatureVector.objects.filter(txn_id=new.pk).exists()
 
 
-def test_the_warehouse_reports_accuracy_per_arm(committed_db, champion, settings):
+def test_training_rebuilds_the_stale_warehouse_which_reports_accuracy_per_arm(
+    committed_db, champion, settings
+):
     # Committed, since dbt reads on connections of its own; last in the
     # module, since a committed test empties the tables when it ends.
     settings.SUGGESTIONS_CHALLENGER_SHARE = 0.5
@@ -304,9 +316,13 @@ def test_the_warehouse_reports_accuracy_per_arm(committed_db, champion, settings
         category = answer.category if number % 3 else answer.top_k[1]["category"]
         set_label(answer.txn_id, category, LabelSource.HUMAN)
 
-    outcome = dbt.run_dbt(on_line=lambda line: None)
+    # The new labels make the warehouse stale; training rebuilds all of it.
+    run = training.train()
 
-    assert outcome.success, outcome.error
+    live_labels = TransactionLabel.objects.filter(
+        txn__features__isnull=False, txn__deleted_at__isnull=True
+    )
+    assert run.row_counts["view"] == live_labels.count()
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT experiment_arm, model_version, evaluated, correct, accepted,"

@@ -56,7 +56,8 @@ final as (
         -- the label
         labels.category as label,
         labels.label_source,
-        {{ training_weight('labels.label_source') }} as sample_weight
+        {{ training_weight('labels.label_source') }} as sample_weight,
+        labels.label_updated_at
 
     from labels
 
