@@ -14,12 +14,7 @@ from django.db import connection
 from finance_project.env import database_url
 from labeling.models import Transaction
 
-SAMPLE = (
-    Path(settings.BASE_DIR).parent
-    / "shared"
-    / "data"
-    / ("personal_transactions_sample.csv")
-)
+SAMPLE = Path(__file__).parent / "files" / "personal_transactions_sample.csv"
 
 # The command works in a database of its own; this test's transaction only
 # shows that the configured one is left as it was.
