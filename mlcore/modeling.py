@@ -103,6 +103,7 @@ class CategoryModel:
         self.classifier_ = self._classifier(len(y)).fit(
             design, y, sample_weight=weights
         )
+        self.weights_ = None  # a refit invalidates the serving copy
         return self
 
     def _classifier(self, n_rows):
@@ -187,9 +188,13 @@ class CategoryModel:
     def _logits(self, design):
         """Temperature-scaled class scores: the linear model, without
         scikit-learn's per-call input checks (the design is ours)."""
-        coef, intercept = self.classifier_.coef_, self.classifier_.intercept_
-        scores = np.asarray(design @ coef.T) + intercept
-        if coef.shape[0] == 1:  # two classes: one margin
+        # scipy copies a transposed (column-major) right operand on every
+        # product; a row-major copy made once saves that per request.
+        weights = getattr(self, "weights_", None)
+        if weights is None:
+            weights = self.weights_ = np.ascontiguousarray(self.classifier_.coef_.T)
+        scores = np.asarray(design @ weights) + self.classifier_.intercept_
+        if weights.shape[1] == 1:  # two classes: one margin
             scores = np.column_stack([-scores[:, 0] / 2, scores[:, 0] / 2])
         return scores / self.temperature
 

@@ -88,8 +88,9 @@ def suggest_transactions(txn_ids, top_k=None, store=True, experiment=True):
             raise Transaction.DoesNotExist(f"no live transactions with ids {unknown}")
         build_transactions(sorted(missing))
         rows = stored_rows(txn_ids)
-    position = {txn_id: index for index, txn_id in enumerate(txn_ids)}
-    rows = rows.sort(pl.col("seq").replace_strict(position, return_dtype=pl.Int64))
+    if len(rows) > 1:
+        position = {txn_id: index for index, txn_id in enumerate(txn_ids)}
+        rows = rows.sort(pl.col("seq").replace_strict(position, return_dtype=pl.Int64))
     answers = _answer(rows, keys=txn_ids, top_k=top_k, experiment=experiment)
     for answer, txn_id in zip(answers, txn_ids, strict=True):
         answer.txn_id = txn_id
@@ -188,25 +189,31 @@ def label_history(rows, window=PRIOR_WINDOW):
     Every row's own window is among them; the model picks the rows strictly
     before it. Rows come back once each.
     """
-    pairs = (
-        rows.filter(pl.col("merchant").fill_null("") != "")
-        .select("merchant", "posted_on")
-        .unique()
-        .sort("merchant", "posted_on")
+    # Plain Python: a request names a few rows, where dataframe operations
+    # cost more than the work.
+    pairs = sorted(
+        {
+            (merchant, day)
+            for merchant, day in zip(
+                rows["merchant"].to_list(), rows["posted_on"].to_list(), strict=True
+            )
+            if merchant
+        }
     )
-    if len(pairs) == 0:
+    if not pairs:
         return pl.DataFrame(schema=PRIOR_SCHEMA)
     if len(pairs) <= LITERAL_PAIRS:
         branch = _WINDOW_SQL.format(merchant="%s", month="%s", day="%s")
-        return _fetch(
+        history = _fetch(
             " UNION ALL ".join([f"({branch})"] * len(pairs)),
             [
                 value
-                for merchant, day in pairs.rows()
+                for merchant, day in pairs
                 for value in (merchant, day.replace(day=1), day.day, window)
             ],
             PRIOR_SCHEMA,
-        ).unique("seq")
+        )
+        return history if len(pairs) == 1 else history.unique("seq")
     with transaction.atomic(), connection.cursor() as cursor:
         # A generic plan for the lateral join sorts all of a busy merchant's
         # rows; walking the index newest first and stopping is what is wanted.
@@ -217,9 +224,9 @@ def label_history(rows, window=PRIOR_WINDOW):
             "SELECT h.* FROM unnest(%s::text[], %s::date[], %s::int[]) AS q (m, mo, d)"
             f" CROSS JOIN LATERAL ({branch}) AS h",
             [
-                pairs["merchant"].to_list(),
-                [day.replace(day=1) for day in pairs["posted_on"]],
-                [day.day for day in pairs["posted_on"]],
+                [merchant for merchant, _ in pairs],
+                [day.replace(day=1) for _, day in pairs],
+                [day.day for _, day in pairs],
                 window,
             ],
             PRIOR_SCHEMA,
