@@ -8,14 +8,11 @@ figure is checked against a target; only that each one is there and sane.
 import os
 import re
 import socket
-import subprocess
-import sys
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
-from finance_project import env
+from tests.manage_process import run_manage
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -30,21 +27,11 @@ def number(text):
 def bench_output(django_db_setup):
     # After django_db_setup the connection names the test database; the
     # scratch one is made next to it.
-    url = env.database_url(connection.settings_dict)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "manage.py",
-            "bench_models",
-            *("--count", "3000", "--months", "3", "--label-fraction", "0.5"),
-            *("--runs", "1", "--clients", "2", "--duration", "2", "--warmup", "1"),
-            *("--batch-size", "100", "--batch-runs", "2"),
-        ],
-        cwd=settings.BASE_DIR,
-        env={**os.environ, "DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = run_manage(
+        "bench_models",
+        *("--count", "3000", "--months", "3", "--label-fraction", "0.5"),
+        *("--runs", "1", "--clients", "2", "--duration", "2", "--warmup", "1"),
+        *("--batch-size", "100", "--batch-runs", "2"),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout

@@ -5,16 +5,11 @@ scratch databases are made next to the test database. No figure is checked
 against a target; only that the model and the baseline both report.
 """
 
-import os
 import re
-import subprocess
-import sys
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
-from finance_project import env
+from tests.manage_process import run_manage
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -22,20 +17,8 @@ FRACTION = r"(\d\.\d{3})"
 
 
 def test_reports_the_model_and_the_baseline_for_each_setting():
-    url = env.database_url(connection.settings_dict)
-
-    result = subprocess.run(
-        [
-            sys.executable,
-            "manage.py",
-            "bench_quality",
-            *("--households", "1", "--months", "6", "--test-months", "2"),
-        ],
-        cwd=settings.BASE_DIR,
-        env={**os.environ, "DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = run_manage(
+        "bench_quality", *("--households", "1", "--months", "6", "--test-months", "2")
     )
 
     assert result.returncode == 0, result.stdout + result.stderr

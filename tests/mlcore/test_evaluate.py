@@ -1,18 +1,15 @@
 """The evaluate command, run as a user would, on the public sample."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from finance_project.env import database_url
 from labeling.models import Transaction
+from tests.manage_process import run_manage
 
 SAMPLE = Path(__file__).parent / "files" / "personal_transactions_sample.csv"
 
@@ -22,14 +19,7 @@ pytestmark = pytest.mark.django_db
 
 
 def evaluate(*args):
-    return subprocess.run(
-        [sys.executable, "manage.py", "evaluate", *args],
-        cwd=settings.BASE_DIR,
-        env={**os.environ, "DATABASE_URL": database_url(connection.settings_dict)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_manage("evaluate", *args, timeout=300)
 
 
 def scratch_databases():
