@@ -216,7 +216,7 @@ SUGGESTIONS_ALIAS_TTL = env.get_int("SUGGESTIONS_ALIAS_TTL", 5)
 # Throttle counters live in the default (per-process) cache.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "finance_project.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
