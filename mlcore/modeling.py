@@ -23,6 +23,7 @@ of the training rows, so it reflects how sure the model should be about
 rows it has not seen; the final model is then refit on every row.
 """
 
+import bisect
 import math
 
 import numpy as np
@@ -168,6 +169,11 @@ class CategoryModel:
         """
         if len(rows) == 0:
             return np.zeros((0, len(self.classes_)))
+        if len(rows) <= SMALL_BATCH:
+            counts, last = _priors_small(
+                rows, history, self.classes_, self.prior_window
+            )
+            return _softmax(self._logits(self._design(rows, counts, last)))
         query = rows.select(
             pl.col("merchant").cast(pl.Utf8),
             pl.col("posted_on").cast(pl.Date),
@@ -176,14 +182,17 @@ class CategoryModel:
             weight=pl.lit(0.0),
         )
         if history is not None and len(history):
-            # A row's own label (when it has one) is never its own evidence.
-            past = history.select(PRIOR_COLUMNS).filter(
-                ~pl.col("seq").is_in(query["seq"].implode())
+            # A row whose label is in the history is read there, in its own
+            # place: a label counts for the rows after it, never for its own.
+            past = history.select(PRIOR_COLUMNS)
+            query = pl.concat(
+                [past, query.filter(~pl.col("seq").is_in(past["seq"].implode()))],
+                how="vertical_relaxed",
             )
-            query = pl.concat([past, query], how="vertical_relaxed")
         counts, last = merchant_priors(query, self.classes_, self.prior_window)
-        counts, last = counts[-len(rows) :], last[-len(rows) :]
-        return _softmax(self._logits(self._design(rows, counts, last)))
+        place = dict(zip(query["seq"].to_list(), range(len(query)), strict=True))
+        mine = [place[seq] for seq in rows["seq"].to_list()]
+        return _softmax(self._logits(self._design(rows, counts[mine], last[mine])))
 
     def _logits(self, design):
         """Temperature-scaled class scores: the linear model, without
@@ -230,16 +239,63 @@ class CategoryModel:
         ):
             vectorizer.fit(sorted(set(texts[column])))
 
+    def _vectorizers(self):
+        """The text vectorizers, in the order of their design columns, with
+        the text each one reads."""
+        return (
+            (self.merchant_vectorizer_, "merchant_text"),
+            (self.word_vectorizer_, "words"),
+            (self.text_vectorizer_, "words"),
+            (self.attribute_vectorizer_, "attributes"),
+        )
+
     def _design(self, rows, counts, last):
         texts = _texts(rows)
+        if len(rows) <= SMALL_BATCH:
+            return self._design_small(texts, counts, last)
         blocks = [
-            _transform_unique(self.merchant_vectorizer_, texts["merchant_text"]),
-            _transform_unique(self.word_vectorizer_, texts["words"]),
-            _transform_unique(self.text_vectorizer_, texts["words"]),
-            _transform_unique(self.attribute_vectorizer_, texts["attributes"]),
-            _prior_block(counts, last, len(self.classes_)),
+            _transform_unique(vectorizer, texts[column])
+            for vectorizer, column in self._vectorizers()
         ]
+        blocks.append(_prior_block(counts, last, len(self.classes_)))
         return sparse.hstack(blocks, format="csr", dtype=np.float32)
+
+    def _design_small(self, texts, counts, last):
+        """What ``_design`` returns, built row by row in plain Python: for a
+        few rows, scikit-learn's input checks and scipy's block stacking
+        cost more than the work."""
+        analyzers = getattr(self, "analyzers_", None)
+        if analyzers is None:  # built once per loaded model
+            analyzers = self.analyzers_ = [
+                (vectorizer.build_analyzer(), vectorizer, column)
+                for vectorizer, column in self._vectorizers()
+            ]
+        n_classes = len(self.classes_)
+        indptr, indices, values = [0], [], []
+        for row in range(len(counts)):
+            offset = 0
+            for analyze, vectorizer, column in analyzers:
+                columns, weights = _vectorize_one(
+                    analyze, vectorizer, texts[column][row]
+                )
+                indices += [offset + c for c in columns]
+                values += weights
+                offset += len(vectorizer.vocabulary_)
+            total = float(counts[row].sum())
+            if total > 0:
+                band = bisect.bisect_left(EVIDENCE_BANDS, total)
+                for k in np.flatnonzero(counts[row]):
+                    indices.append(offset + band * n_classes + int(k))
+                    values.append(float(counts[row, k]) / total)
+            if last[row] >= 0:
+                indices.append(offset + len(EVIDENCE_BANDS) * n_classes + last[row])
+                values.append(1.0)
+            indptr.append(len(indices))
+        width = offset + (len(EVIDENCE_BANDS) + 1) * n_classes
+        return sparse.csr_matrix(
+            (np.array(values, dtype=np.float32), indices, indptr),
+            shape=(len(counts), width),
+        )
 
 
 # Columns the prior needs from history and query rows alike.
@@ -296,47 +352,73 @@ def _deviation_band(deviation):
 
 def _transform_unique(vectorizer, texts):
     """Vectorize each distinct string once and gather rows by index."""
-    if len(texts) <= SMALL_BATCH:
-        return _transform_small(vectorizer, texts)
     distinct, inverse = np.unique(np.array(texts, dtype=object), return_inverse=True)
     return vectorizer.transform(distinct.tolist())[inverse]
 
 
-# Up to this many rows, vectorize in plain Python: scikit-learn's input
-# checks cost more than the work itself for a suggestion request.
+# Up to this many rows, predictions are computed in plain Python: for the
+# few rows of a suggestion request, dataframe queries and scikit-learn's
+# input checks cost more than the work itself.
 SMALL_BATCH = 32
 
 
-def _transform_small(vectorizer, texts):
-    """What ``vectorizer.transform(texts)`` returns, for a few strings.
+def _vectorize_one(analyze, vectorizer, text):
+    """The sorted columns and values of ``text`` in ``vectorizer``'s space.
 
     Covers the two kinds used here: TF-IDF with sublinear term frequency and
     L2 norm, and binary counts.
     """
-    analyze = vectorizer.build_analyzer()
     vocabulary = vectorizer.vocabulary_
+    counts = {}
+    for feature in analyze(text):
+        column = vocabulary.get(feature)
+        if column is not None:
+            counts[column] = counts.get(column, 0) + 1
+    columns = sorted(counts)
     idf = getattr(vectorizer, "idf_", None)
-    indptr, indices, values = [0], [], []
-    for text in texts:
-        counts = {}
-        for feature in analyze(text):
-            column = vocabulary.get(feature)
-            if column is not None:
-                counts[column] = counts.get(column, 0) + 1
-        columns = sorted(counts)
-        if idf is None:
-            row = [1.0] * len(columns)
-        else:
-            row = [(1.0 + math.log(counts[c])) * idf[c] for c in columns]
-            norm = math.sqrt(sum(v * v for v in row))
-            row = [v / norm for v in row] if norm else row
-        indices += columns
-        values += row
-        indptr.append(len(indices))
-    return sparse.csr_matrix(
-        (np.array(values, dtype=np.float32), indices, indptr),
-        shape=(len(texts), len(vocabulary)),
-    )
+    if idf is None:
+        return columns, [1.0] * len(columns)
+    row = [(1.0 + math.log(counts[c])) * idf[c] for c in columns]
+    norm = math.sqrt(sum(v * v for v in row))
+    return columns, [v / norm for v in row] if norm else row
+
+
+def _priors_small(rows, history, classes, window):
+    """What ``merchant_priors`` gives the rows of ``rows`` with ``history``
+    before them, in plain Python for a few rows.
+
+    As there, only labels strictly before a row count for it (so never its
+    own), and neither labels outside ``classes`` nor rows without a
+    merchant count.
+    """
+    code = {name: k for k, name in enumerate(classes)}
+    merchants = rows["merchant"].to_list()
+    days = rows["posted_on"].to_list()
+    seqs = rows["seq"].to_list()
+    earlier = {}
+    if history is not None and len(history):
+        for merchant, day, seq, label, weight in zip(
+            *(history[name].to_list() for name in PRIOR_COLUMNS), strict=True
+        ):
+            if merchant and label in code:
+                earlier.setdefault(merchant, []).append(
+                    (day, seq, code[label], weight or 0.0)
+                )
+    for labels in earlier.values():
+        labels.sort()
+
+    counts = np.zeros((len(rows), len(classes)), dtype=np.float32)
+    last = np.full(len(rows), -1, dtype=np.int32)
+    for row, (merchant, day, seq) in enumerate(zip(merchants, days, seqs, strict=True)):
+        labels = earlier.get(merchant) if merchant else None
+        if not labels:
+            continue
+        end = bisect.bisect_left(labels, (day, seq))  # strictly before the row
+        for _day, _seq, k, weight in labels[max(0, end - window) : end]:
+            counts[row, k] += weight
+        if end:
+            last[row] = labels[end - 1][2]
+    return counts, last
 
 
 def _prior_block(counts, last, n_classes):

@@ -21,6 +21,7 @@ import polars as pl
 from django.conf import settings
 from django.db import connection, transaction
 
+from finance_project.db import prepared_cursor
 from labeling.labels import bulk_set_labels
 from labeling.models import TRAINING_WEIGHTS, LabelSource, Transaction
 from mlcore import registry
@@ -77,7 +78,7 @@ def suggest_transactions(txn_ids, top_k=None, store=True, experiment=True):
     if not txn_ids:
         return []
     _champion()  # refuse before building any features
-    rows = stored_rows(txn_ids)
+    rows, history = stored_rows_and_history(txn_ids)
     missing = set(txn_ids) - set(rows["seq"].to_list())
     if missing:
         live = set(
@@ -87,11 +88,13 @@ def suggest_transactions(txn_ids, top_k=None, store=True, experiment=True):
             unknown = ", ".join(str(i) for i in sorted(missing - live))
             raise Transaction.DoesNotExist(f"no live transactions with ids {unknown}")
         build_transactions(sorted(missing))
-        rows = stored_rows(txn_ids)
+        rows, history = stored_rows_and_history(txn_ids)
     if len(rows) > 1:
         position = {txn_id: index for index, txn_id in enumerate(txn_ids)}
         rows = rows.sort(pl.col("seq").replace_strict(position, return_dtype=pl.Int64))
-    answers = _answer(rows, keys=txn_ids, top_k=top_k, experiment=experiment)
+    answers = _answer(
+        rows, keys=txn_ids, top_k=top_k, experiment=experiment, history=history
+    )
     for answer, txn_id in zip(answers, txn_ids, strict=True):
         answer.txn_id = txn_id
     if store:
@@ -162,9 +165,14 @@ def auto_apply(limit=10_000, threshold=None):
     }
 
 
-def predict_rows(model, rows, top_k):
-    """Top-k categories of each row of ``rows`` with ``model``."""
-    history = label_history(rows)
+def predict_rows(model, rows, top_k, history=None):
+    """Top-k categories of each row of ``rows`` with ``model``.
+
+    ``history`` holds the label windows of the rows (``label_history``);
+    it is read when not given.
+    """
+    if history is None:
+        history = label_history(rows)
     probabilities = model.predict_proba(rows, history=history)
     return top_categories(model.classes_, probabilities, top_k)
 
@@ -184,59 +192,67 @@ def top_categories(classes, probabilities, top_k):
 def label_history(rows, window=PRIOR_WINDOW):
     """Labeled transactions that may inform the priors of ``rows``.
 
-    For each distinct (merchant, day) of ``rows``: the ``window`` most recent
-    labeled live transactions of the merchant dated on or before that day.
-    Every row's own window is among them; the model picks the rows strictly
-    before it. Rows come back once each.
+    For each row with a merchant: the ``window`` most recent labeled live
+    transactions of the merchant strictly before it, in the order
+    ``(posted_on, seq)`` the priors use. Rows come back once each.
     """
     # Plain Python: a request names a few rows, where dataframe operations
     # cost more than the work.
-    pairs = sorted(
+    keys = sorted(
         {
-            (merchant, day)
-            for merchant, day in zip(
-                rows["merchant"].to_list(), rows["posted_on"].to_list(), strict=True
+            (merchant, day, seq)
+            for merchant, day, seq in zip(
+                rows["merchant"].to_list(),
+                rows["posted_on"].to_list(),
+                rows["seq"].to_list(),
+                strict=True,
             )
             if merchant
         }
     )
-    if not pairs:
+    if not keys:
         return pl.DataFrame(schema=PRIOR_SCHEMA)
-    if len(pairs) <= LITERAL_PAIRS:
-        branch = _WINDOW_SQL.format(merchant="%s", month="%s", day="%s")
+    if len(keys) <= LITERAL_ROWS:
+        branch = _WINDOW_SQL.format(merchant="%s", month="%s", day="%s", seq="%s")
         history = _fetch(
-            " UNION ALL ".join([f"({branch})"] * len(pairs)),
+            " UNION ALL ".join([f"({branch})"] * len(keys)),
             [
                 value
-                for merchant, day in pairs
-                for value in (merchant, day.replace(day=1), day.day, window)
+                for merchant, day, seq in keys
+                for value in (merchant, day.replace(day=1), day.day, seq, window)
             ],
             PRIOR_SCHEMA,
         )
-        return history if len(pairs) == 1 else history.unique("seq")
+        return history if len(keys) == 1 else history.unique("seq")
     with transaction.atomic(), connection.cursor() as cursor:
         # A generic plan for the lateral join sorts all of a busy merchant's
         # rows; walking the index newest first and stopping is what is wanted.
-        cursor.execute("SET LOCAL enable_bitmapscan = off")
-        cursor.execute("SET LOCAL enable_sort = off")
-        branch = _WINDOW_SQL.format(merchant="q.m", month="q.mo", day="q.d")
+        # The join's estimated cost would also buy a JIT compilation that
+        # takes longer than running it.
+        cursor.execute(
+            "SELECT set_config('enable_bitmapscan', 'off', true),"
+            " set_config('enable_sort', 'off', true), set_config('jit', 'off', true)"
+        )
+        branch = _WINDOW_SQL.format(merchant="q.m", month="q.mo", day="q.d", seq="q.s")
         return _fetch(
-            "SELECT h.* FROM unnest(%s::text[], %s::date[], %s::int[]) AS q (m, mo, d)"
-            f" CROSS JOIN LATERAL ({branch}) AS h",
+            "SELECT h.* FROM unnest(%s::text[], %s::date[], %s::int[], %s::bigint[])"
+            f" AS q (m, mo, d, s) CROSS JOIN LATERAL ({branch}) AS h",
             [
-                [merchant for merchant, _ in pairs],
-                [day.replace(day=1) for _, day in pairs],
-                [day.day for _, day in pairs],
+                [merchant for merchant, _, _ in keys],
+                [day.replace(day=1) for _, day, _ in keys],
+                [day.day for _, day, _ in keys],
+                [seq for _, _, seq in keys],
                 window,
             ],
             PRIOR_SCHEMA,
         ).unique("seq")
 
 
-# The window of one (merchant, day): with a literal merchant the planner
-# knows how common it is and walks the merchant index newest first rather
-# than sorting all of a busy merchant's rows. (ts_month, day_of_month) is the
-# posting date in the index's terms.
+# The window of one row: the merchant's labeled transactions before the
+# row's (posting date, id), newest first. With a literal merchant the
+# planner knows how common it is and walks the merchant index backwards
+# rather than sorting all of a busy merchant's rows. (ts_month,
+# day_of_month, txn_id) is the posting order in the index's terms.
 _WINDOW_SQL = (
     "SELECT f.merchant, f.ts_month + (f.day_of_month - 1) AS posted_on,"
     " f.txn_id AS seq, l.label, CASE l.source "
@@ -246,16 +262,36 @@ _WINDOW_SQL = (
     " JOIN transaction_labels l ON l.txn_id = f.txn_id"
     " JOIN transactions t ON t.id = f.txn_id AND t.deleted_at IS NULL"
     " WHERE f.merchant = {merchant}"
-    " AND (f.ts_month, f.day_of_month) <= ({month}, {day})"
+    " AND (f.ts_month, f.day_of_month, f.txn_id) < ({month}, {day}, {seq})"
     " ORDER BY f.ts_month DESC, f.day_of_month DESC, f.txn_id DESC LIMIT %s"
 )
 
-# Requests with up to this many (merchant, day) pairs get one literal
-# branch per pair; larger ones one lateral join.
-LITERAL_PAIRS = 20
+# Requests with up to this many rows get one literal window query per row;
+# larger ones one lateral join.
+LITERAL_ROWS = 20
+
+# Rows by id, each with its label window as parallel arrays (empty when it
+# has none). The window names its tables f, l and t, so the rows are r, q.
+_ROWS_WITH_WINDOWS_SQL = (
+    "SELECT r.id, r.posted_on, q.account, q.merchant, q.tokens,"
+    " (q.amount * 100)::bigint, q.is_subscription, q.merchant_prior_count,"
+    " q.days_since_prev_merchant, q.amount_deviation,"
+    " coalesce(w.seqs, '{}'), coalesce(w.days, '{}'),"
+    " coalesce(w.labels, '{}'), coalesce(w.weights, '{}')"
+    " FROM transactions r JOIN ml_features q ON q.txn_id = r.id"
+    " LEFT JOIN LATERAL (SELECT array_agg(h.seq) AS seqs,"
+    " array_agg(h.posted_on) AS days, array_agg(h.label) AS labels,"
+    " array_agg(h.weight::float8) AS weights FROM ("
+    + _WINDOW_SQL.format(
+        merchant="q.merchant", month="q.ts_month", day="q.day_of_month", seq="r.id"
+    )
+    + ") AS h) AS w ON true"
+    " WHERE r.id = ANY(%s::bigint[]) AND r.deleted_at IS NULL"
+    " AND q.feature_version = %s::int"
+)
 
 
-def _answer(rows, keys, top_k, experiment=True):
+def _answer(rows, keys, top_k, experiment=True, history=None):
     champion = _champion()
     challenger = (
         registry.serving_versions().get(Alias.CHALLENGER) if experiment else None
@@ -270,8 +306,9 @@ def _answer(rows, keys, top_k, experiment=True):
         if not members:
             continue
         model = registry.load(version)
-        subset = rows[members]
-        for i, top in zip(members, predict_rows(model, subset, top_k), strict=True):
+        subset = rows if len(members) == len(rows) else rows[members]
+        predictions = predict_rows(model, subset, top_k, history=history)
+        for i, top in zip(members, predictions, strict=True):
             answers[i] = Answer(
                 txn_id=None, top_k=top, model_version=version.pk, arm=arm.value
             )
@@ -290,33 +327,24 @@ def _store(answers):
 
     Suggestions are a log of what was served, so on their own they are
     committed without waiting for the disk flush (``synchronous_commit``
-    off for this transaction): a crash may lose the last fraction of a
-    second of them, never a label. Inside a caller's transaction the
-    caller's durability stands.
+    off for their transaction, set inside the statement so that storing
+    them is one round trip): a crash may lose the last fraction of a second
+    of them, never a label. Inside a caller's transaction the caller's
+    durability stands.
     """
-    outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        if outermost:
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit = off")
-        ids = _bulk_create(answers)
-    for answer, suggestion_id in zip(answers, ids, strict=True):
-        answer.suggestion_id = suggestion_id
-
-
-def _bulk_create(answers):
-    """Insert the rows with one set-based statement; return their ids in
-    order (a batch names each transaction once).
-
-    ``unnest`` keeps a batch of a thousand to one statement with ten array
-    parameters, where the ORM would build ten thousand placeholders.
-    """
-    with connection.cursor() as cursor:
+    lazy = (
+        " CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS s"
+        if not connection.in_atomic_block
+        else ""
+    )
+    # ``unnest`` keeps a batch of a thousand to one statement with six
+    # array parameters, where the ORM would build six thousand placeholders.
+    with prepared_cursor() as cursor:
         cursor.execute(
             "INSERT INTO ml_suggestions"
             " (txn_id, model_version_id, arm, label, confidence, top_k)"
-            " SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[],"
-            " %s::text[], %s::float8[], %s::jsonb[])"
+            " SELECT u.* FROM unnest(%s::bigint[], %s::bigint[], %s::text[],"
+            f" %s::text[], %s::float8[], %s::jsonb[]) AS u{lazy}"
             " RETURNING txn_id, id",
             [
                 [a.txn_id for a in answers],
@@ -328,7 +356,9 @@ def _bulk_create(answers):
             ],
         )
         ids = dict(cursor.fetchall())
-    return [ids[a.txn_id] for a in answers]
+    # A batch names each transaction once.
+    for answer in answers:
+        answer.suggestion_id = ids[answer.txn_id]
 
 
 def stored_rows(txn_ids):
@@ -344,6 +374,34 @@ def stored_rows(txn_ids):
         [txn_ids, FEATURE_VERSION],
         ROW_SCHEMA,
     )
+
+
+def stored_rows_and_history(txn_ids):
+    """``stored_rows(txn_ids)`` and the ``label_history`` of those rows.
+
+    A request of a few ids reads both with one prepared statement that
+    returns each row with its label window: the path of a one-transaction
+    suggestion, where planning the statements costs more than running them.
+    Larger requests read the rows, then all windows with one join planned
+    for many rows.
+    """
+    if len(txn_ids) > LITERAL_ROWS:
+        rows = stored_rows(txn_ids)
+        return rows, label_history(rows)
+    with prepared_cursor() as cursor:
+        cursor.execute(_ROWS_WITH_WINDOWS_SQL, [PRIOR_WINDOW, txn_ids, FEATURE_VERSION])
+        fetched = cursor.fetchall()
+    width = len(ROW_SCHEMA)
+    rows = pl.DataFrame(
+        [row[:width] for row in fetched], schema=ROW_SCHEMA, orient="row"
+    )
+    # Rows of one merchant share window entries; each is kept once.
+    history = {
+        seq: (row[3], posted_on, seq, label, weight)
+        for row in fetched
+        for seq, posted_on, label, weight in zip(*row[width:], strict=True)
+    }
+    return rows, pl.DataFrame(list(history.values()), schema=PRIOR_SCHEMA, orient="row")
 
 
 def _fetch(sql, params, schema):

@@ -9,7 +9,7 @@ from labeling.models import TRAINING_WEIGHTS
 from labeling.synthetic.generate import GenerationParams, generate
 from mlcore import metrics
 from mlcore.features.compute import compute_features
-from mlcore.modeling import CategoryModel, _transform_small
+from mlcore.modeling import CategoryModel, _vectorize_one
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +99,9 @@ def test_the_small_batch_path_matches_scikit_learn(vectorizer):
     vectorizer.fit(["starbucks seattle", "amzn mktp us", "shell oil", "starbucks"])
     texts = ["starbucks starbucks coffee", "unknown words", "shell oil shell", ""]
 
-    np.testing.assert_allclose(
-        _transform_small(vectorizer, texts).toarray(),
-        vectorizer.transform(texts).toarray(),
-        atol=1e-6,
-    )
+    ours = np.zeros((len(texts), len(vectorizer.vocabulary_)))
+    for row, text in enumerate(texts):
+        columns, values = _vectorize_one(vectorizer.build_analyzer(), vectorizer, text)
+        ours[row, columns] = values
+
+    np.testing.assert_allclose(ours, vectorizer.transform(texts).toarray(), atol=1e-6)

@@ -7,6 +7,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mlcore.modeling import _priors_small
 from mlcore.priors import merchant_priors
 
 CLASSES = ["Groceries", "Dining", "Travel"]
@@ -62,6 +63,26 @@ def test_priors_match_the_definition(rows, window):
 
     np.testing.assert_allclose(counts, expected_counts)
     assert last.tolist() == expected_last
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(row, min_size=1, max_size=40, unique_by=lambda r: r[2]),
+    window=st.integers(1, 8),
+)
+def test_the_few_rows_path_matches_the_definition(rows, window):
+    # A request: rows without a label, predicted against labeled history.
+    query = [r for r in rows if r[3] is None]
+    history = [r for r in rows if r[3] is not None]
+    if not query:
+        return
+
+    counts, last = _priors_small(frame(query), frame(history), CLASSES, window)
+    expected_counts, expected_last = reference(rows, CLASSES, window)
+    position = [rows.index(r) for r in query]
+
+    np.testing.assert_allclose(counts, expected_counts[position])
+    assert last.tolist() == [expected_last[i] for i in position]
 
 
 def test_a_row_never_sees_its_own_or_a_later_label():

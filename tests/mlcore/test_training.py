@@ -187,6 +187,25 @@ def test_suggestions_name_their_model_and_are_stored(champion):
     assert {s.label for s in stored} == {a.category for a in answers}
 
 
+def test_one_id_at_a_time_gets_the_answers_of_a_batch(champion):
+    # A few ids take one prepared statement and the model's plain-Python
+    # path; a batch reads windows per (merchant, day) and uses dataframes.
+    # Labeled rows are among them: their own labels must count in neither.
+    txn_ids = list(Transaction.objects.order_by("-id").values_list("pk", flat=True))[
+        :60
+    ]
+    assert Transaction.objects.filter(pk__in=txn_ids, label__isnull=False).exists()
+
+    batch = serving.suggest_transactions(txn_ids, store=False)
+    singles = [serving.suggest_transactions([i], store=False)[0] for i in txn_ids]
+
+    for one, many in zip(singles, batch, strict=True):
+        assert [s["category"] for s in one.top_k] == [s["category"] for s in many.top_k]
+        assert [s["probability"] for s in one.top_k] == pytest.approx(
+            [s["probability"] for s in many.top_k], abs=1e-5
+        )
+
+
 def test_labeling_records_the_suggestion_outcome(champion):
     first, second, third = Transaction.objects.filter(label__isnull=True)[:3]
     answers = {
