@@ -11,9 +11,16 @@ transactions into it, builds their features and the dbt warehouse, then:
 - starts gunicorn against the scratch database with ``DEBUG`` off, the
   way the Dockerfile runs it but with one worker per core, and measures
   ``POST /api/suggestions/`` for one transaction under load (p50, p90, p99,
-  requests/s), then for a batch of ``--batch-size`` transactions, one
-  request at a time, ``--batch-runs`` times; transactions of the newest
-  days, then (batches only) of the whole window.
+  requests/s) from each number of ``--clients`` in turn, then for a batch
+  of ``--batch-size`` transactions, one request at a time, ``--batch-runs``
+  times; transactions of the newest days, then (batches only) of the whole
+  window.
+
+Closed-loop clients wait for each answer before sending the next request,
+so beyond the number that keeps every worker busy, more clients add
+queueing time to each request and no throughput. The default, 4 and 8, is
+two clients per worker on two cores (each worker always has the next
+request waiting), then four.
 
 gunicorn and the scratch database are stopped and dropped at the end,
 whatever happens (unless ``--keep``).
@@ -27,6 +34,7 @@ machine's cores, so the figures are for the whole stack on one box; the
 generator's own CPU time is printed with them.
 """
 
+import argparse
 import os
 import random
 import re
@@ -88,7 +96,12 @@ class Command(BaseCommand):
 
         runs = parser.add_argument_group("runs")
         runs.add_argument("--runs", type=int, default=3, help="training runs")
-        runs.add_argument("--clients", type=int, default=8)
+        runs.add_argument(
+            "--clients",
+            type=_counts,
+            default=[4, 8],
+            help="closed-loop clients; a comma-separated list measures each",
+        )
         runs.add_argument(
             "--duration", type=float, default=20.0, help="seconds of measured load"
         )
@@ -201,7 +214,8 @@ class Command(BaseCommand):
         self.stdout.write(f"{os.cpu_count()} cores; load average {load}")
         with self._gunicorn(options, model_dir) as url:
             self._check(url, singles[0], headers)
-            self._bench_single(url, singles, headers, options)
+            for clients in options["clients"]:
+                self._bench_single(url, singles, headers, clients, options)
             for ids, where in (
                 (recent, f"newest {RECENT_DAYS} days"),
                 (spread, f"all {options['months']} months"),
@@ -216,12 +230,12 @@ class Command(BaseCommand):
                 f"POST {SUGGESTIONS_PATH} answered {status}: {content[:500]!r}"
             )
 
-    def _bench_single(self, url, bodies, headers, options):
+    def _bench_single(self, url, bodies, headers, clients, options):
         result = loadtest.run(
             url,
             bodies,
             headers,
-            clients=options["clients"],
+            clients=clients,
             duration=options["duration"],
             warmup=options["warmup"],
         )
@@ -356,6 +370,19 @@ def _sample_ids(count, seed, days=None):
 
 def _body(ids):
     return ('{"transaction_ids": [' + ", ".join(map(str, ids)) + "]}").encode()
+
+
+def _counts(value):
+    """``--clients``: one count or a comma-separated list of them."""
+    try:
+        counts = [int(part) for part in value.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected positive whole numbers separated by commas, got {value!r}"
+        )
+    return counts
 
 
 def _figures(values, spec):
