@@ -55,6 +55,13 @@ EVIDENCE_BANDS = (1.5, 4.0, 10.0, math.inf)
 
 CALIBRATION_FOLDS = 3
 
+# Attributes that serving derives from a fitted model when first needed: a
+# row-major copy of the weights, the vectorizers' analyzers and the vectors
+# of texts seen. Never saved with the model.
+SERVING_CACHES = ("weights_", "analyzers_", "vectors_")
+# Texts whose vectors a process keeps; the cache empties when full.
+VECTOR_CACHE_SIZE = 20_000
+
 
 class CategoryModel:
     """Linear SVM over merchant, text, amount and prior, with calibrated
@@ -104,8 +111,16 @@ class CategoryModel:
         self.classifier_ = self._classifier(len(y)).fit(
             design, y, sample_weight=weights
         )
-        self.weights_ = None  # a refit invalidates the serving copy
+        for name in SERVING_CACHES:  # a refit invalidates them
+            self.__dict__.pop(name, None)
         return self
+
+    def __getstate__(self):
+        # What serving derives from the fitted model is rebuilt after loading.
+        state = self.__dict__.copy()
+        for name in SERVING_CACHES:
+            state.pop(name, None)
+        return state
 
     def _classifier(self, n_rows):
         """A linear SVM (hinge loss, one class against the rest) fit by
@@ -270,16 +285,23 @@ class CategoryModel:
                 (vectorizer.build_analyzer(), vectorizer, column)
                 for vectorizer, column in self._vectorizers()
             ]
+        # Merchants and their texts repeat from request to request: each
+        # text is vectorized once per process (up to a bound).
+        vectors = self.__dict__.setdefault("vectors_", {})
         n_classes = len(self.classes_)
         indptr, indices, values = [0], [], []
         for row in range(len(counts)):
             offset = 0
-            for analyze, vectorizer, column in analyzers:
-                columns, weights = _vectorize_one(
-                    analyze, vectorizer, texts[column][row]
-                )
-                indices += [offset + c for c in columns]
-                values += weights
+            for position, (analyze, vectorizer, column) in enumerate(analyzers):
+                key = (position, texts[column][row])
+                found = vectors.get(key)
+                if found is None:
+                    columns, weights = _vectorize_one(analyze, vectorizer, key[1])
+                    if len(vectors) >= VECTOR_CACHE_SIZE:
+                        vectors.clear()
+                    found = vectors[key] = ([offset + c for c in columns], weights)
+                indices += found[0]
+                values += found[1]
                 offset += len(vectorizer.vocabulary_)
             total = float(counts[row].sum())
             if total > 0:

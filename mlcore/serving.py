@@ -337,23 +337,29 @@ def _store(answers):
         if not connection.in_atomic_block
         else ""
     )
-    # ``unnest`` keeps a batch of a thousand to one statement with six
-    # array parameters, where the ORM would build six thousand placeholders.
+    # One JSON document carries the whole batch: a single parameter, which
+    # the driver passes as it is, where arrays are encoded item by item.
+    rows = json.dumps(
+        [
+            {
+                "txn_id": a.txn_id,
+                "model_version_id": a.model_version,
+                "arm": a.arm,
+                "label": a.category,
+                "confidence": a.confidence,
+                "top_k": a.top_k,
+            }
+            for a in answers
+        ]
+    )
     with prepared_cursor() as cursor:
         cursor.execute(
             "INSERT INTO ml_suggestions"
             " (txn_id, model_version_id, arm, label, confidence, top_k)"
-            " SELECT u.* FROM unnest(%s::bigint[], %s::bigint[], %s::text[],"
-            f" %s::text[], %s::float8[], %s::jsonb[]) AS u{lazy}"
-            " RETURNING txn_id, id",
-            [
-                [a.txn_id for a in answers],
-                [a.model_version for a in answers],
-                [a.arm for a in answers],
-                [a.category for a in answers],
-                [a.confidence for a in answers],
-                [json.dumps(a.top_k) for a in answers],
-            ],
+            " SELECT r.* FROM jsonb_to_recordset(%s::jsonb) AS r (txn_id bigint,"
+            " model_version_id bigint, arm text, label text, confidence float8,"
+            f" top_k jsonb){lazy} RETURNING txn_id, id",
+            [rows],
         )
         ids = dict(cursor.fetchall())
     # A batch names each transaction once.

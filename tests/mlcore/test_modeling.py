@@ -1,5 +1,7 @@
 """The category model on generated data, without a database."""
 
+import pickle
+
 import numpy as np
 import polars as pl
 import pytest
@@ -105,3 +107,14 @@ def test_the_small_batch_path_matches_scikit_learn(vectorizer):
         ours[row, columns] = values
 
     np.testing.assert_allclose(ours, vectorizer.transform(texts).toarray(), atol=1e-6)
+
+
+def test_what_serving_caches_is_not_saved_with_the_model(split):
+    train, test, model = split
+    row = test.head(1).drop("label", "weight")
+    answer = model.predict_proba(row, history=train)  # fills the caches
+
+    loaded = pickle.loads(pickle.dumps(model))  # noqa: S301 (our own bytes)
+
+    assert not {"weights_", "analyzers_", "vectors_"} & set(vars(loaded))
+    np.testing.assert_allclose(loaded.predict_proba(row, history=train), answer)
