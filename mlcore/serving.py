@@ -15,6 +15,7 @@ transaction always lands in the same arm.
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import date
 
 import numpy as np
 import polars as pl
@@ -213,7 +214,9 @@ def label_history(rows, window=PRIOR_WINDOW):
     if not keys:
         return pl.DataFrame(schema=PRIOR_SCHEMA)
     if len(keys) <= LITERAL_ROWS:
-        branch = _WINDOW_SQL.format(merchant="%s", month="%s", day="%s", seq="%s")
+        branch = _WINDOW_SQL.format(
+            merchant="%s", month="%s", day="%s", seq="%s", since=""
+        )
         history = _fetch(
             " UNION ALL ".join([f"({branch})"] * len(keys)),
             [
@@ -233,15 +236,33 @@ def label_history(rows, window=PRIOR_WINDOW):
             "SELECT set_config('enable_bitmapscan', 'off', true),"
             " set_config('enable_sort', 'off', true), set_config('jit', 'off', true)"
         )
-        branch = _WINDOW_SQL.format(merchant="q.m", month="q.mo", day="q.d", seq="q.s")
+        # Rows of one merchant share most of their windows: past a row's
+        # predecessor (by date and id) among the merchant's rows, its window
+        # only adds the labels since that predecessor; the rest is in the
+        # predecessor's window. So each row reads back only to it.
+        previous, since = {}, []
+        for merchant, day, seq in keys:  # sorted by merchant, day, seq
+            since.append(previous.get(merchant, (date.min, 0, 0)))
+            previous[merchant] = (day.replace(day=1), day.day, seq)
+        branch = _WINDOW_SQL.format(
+            merchant="q.m",
+            month="q.mo",
+            day="q.d",
+            seq="q.s",
+            since=" AND (f.ts_month, f.day_of_month, f.txn_id) >= (q.pm, q.pd, q.ps)",
+        )
         return _fetch(
-            "SELECT h.* FROM unnest(%s::text[], %s::date[], %s::int[], %s::bigint[])"
-            f" AS q (m, mo, d, s) CROSS JOIN LATERAL ({branch}) AS h",
+            "SELECT h.* FROM unnest(%s::text[], %s::date[], %s::int[], %s::bigint[],"
+            " %s::date[], %s::int[], %s::bigint[]) AS q (m, mo, d, s, pm, pd, ps)"
+            f" CROSS JOIN LATERAL ({branch}) AS h",
             [
                 [merchant for merchant, _, _ in keys],
                 [day.replace(day=1) for _, day, _ in keys],
                 [day.day for _, day, _ in keys],
                 [seq for _, _, seq in keys],
+                [month for month, _, _ in since],
+                [day for _, day, _ in since],
+                [seq for _, _, seq in since],
                 window,
             ],
             PRIOR_SCHEMA,
@@ -262,7 +283,7 @@ _WINDOW_SQL = (
     " JOIN transaction_labels l ON l.txn_id = f.txn_id"
     " JOIN transactions t ON t.id = f.txn_id AND t.deleted_at IS NULL"
     " WHERE f.merchant = {merchant}"
-    " AND (f.ts_month, f.day_of_month, f.txn_id) < ({month}, {day}, {seq})"
+    " AND (f.ts_month, f.day_of_month, f.txn_id) < ({month}, {day}, {seq}){since}"
     " ORDER BY f.ts_month DESC, f.day_of_month DESC, f.txn_id DESC LIMIT %s"
 )
 
@@ -283,7 +304,11 @@ _ROWS_WITH_WINDOWS_SQL = (
     " array_agg(h.posted_on) AS days, array_agg(h.label) AS labels,"
     " array_agg(h.weight::float8) AS weights FROM ("
     + _WINDOW_SQL.format(
-        merchant="q.merchant", month="q.ts_month", day="q.day_of_month", seq="r.id"
+        merchant="q.merchant",
+        month="q.ts_month",
+        day="q.day_of_month",
+        seq="r.id",
+        since="",
     )
     + ") AS h) AS w ON true"
     " WHERE r.id = ANY(%s::bigint[]) AND r.deleted_at IS NULL"
