@@ -116,7 +116,10 @@ class Command(BaseCommand):
             "--workers", type=int, default=os.cpu_count(), help="one per core"
         )
         server.add_argument(
-            "--worker-class", choices=["sync", "gthread"], default="gthread"
+            "--worker-class",
+            choices=["sync", "gthread"],
+            default="sync",
+            help="sync, as the Dockerfile runs it",
         )
         server.add_argument("--threads", type=int, default=1)
         parser.add_argument(
