@@ -288,14 +288,20 @@ class Suggestion(models.Model):
         ACCEPTED = "accepted"
         OVERRIDDEN = "overridden"
 
+    # Both keys lead an index below; a single-column index of their own
+    # would only slow down the writes of every suggestion.
     txn = models.ForeignKey(
         Transaction,
         on_delete=models.DO_NOTHING,
         db_column="txn_id",
+        db_index=False,
         related_name="suggestions",
     )
     model_version = models.ForeignKey(
-        ModelVersion, on_delete=models.PROTECT, related_name="suggestions"
+        ModelVersion,
+        on_delete=models.PROTECT,
+        db_index=False,
+        related_name="suggestions",
     )
     arm = models.CharField(max_length=16, choices=Arm.choices)
     label = models.CharField(max_length=64, help_text="The top category.")
