@@ -249,7 +249,8 @@ def label_history(rows, window=PRIOR_WINDOW):
             month="q.mo",
             day="q.d",
             seq="q.s",
-            since=" AND (f.ts_month, f.day_of_month, f.txn_id) >= (q.pm, q.pd, q.ps)",
+            since=" AND (wf.ts_month, wf.day_of_month, wf.txn_id)"
+            " >= (q.pm, q.pd, q.ps)",
         )
         return _fetch(
             "SELECT h.* FROM unnest(%s::text[], %s::date[], %s::int[], %s::bigint[],"
@@ -275,44 +276,50 @@ def label_history(rows, window=PRIOR_WINDOW):
 # rather than sorting all of a busy merchant's rows. (ts_month,
 # day_of_month, txn_id) is the posting order in the index's terms.
 _WINDOW_SQL = (
-    "SELECT f.merchant, f.ts_month + (f.day_of_month - 1) AS posted_on,"
-    " f.txn_id AS seq, l.label, CASE l.source "
+    "SELECT wf.merchant, wf.ts_month + (wf.day_of_month - 1) AS posted_on,"
+    " wf.txn_id AS seq, wl.label, CASE wl.source "
     + " ".join(f"WHEN '{s}' THEN {w}" for s, w in TRAINING_WEIGHTS.items())
     + " END AS weight"
-    " FROM ml_features f"
-    " JOIN transaction_labels l ON l.txn_id = f.txn_id"
-    " JOIN transactions t ON t.id = f.txn_id AND t.deleted_at IS NULL"
-    " WHERE f.merchant = {merchant}"
-    " AND (f.ts_month, f.day_of_month, f.txn_id) < ({month}, {day}, {seq}){since}"
-    " ORDER BY f.ts_month DESC, f.day_of_month DESC, f.txn_id DESC LIMIT %s"
+    " FROM ml_features wf"
+    " JOIN transaction_labels wl ON wl.txn_id = wf.txn_id"
+    " JOIN transactions wt ON wt.id = wf.txn_id AND wt.deleted_at IS NULL"
+    " WHERE wf.merchant = {merchant}"
+    " AND (wf.ts_month, wf.day_of_month, wf.txn_id) < ({month}, {day}, {seq})"
+    "{since}"
+    " ORDER BY wf.ts_month DESC, wf.day_of_month DESC, wf.txn_id DESC LIMIT %s"
 )
 
 # Requests with up to this many rows get one literal window query per row;
 # larger ones one lateral join.
 LITERAL_ROWS = 20
 
-# Rows by id, each with its label window as parallel arrays (empty when it
-# has none). The window names its tables f, l and t, so the rows are r, q.
-_ROWS_WITH_WINDOWS_SQL = (
-    "SELECT r.id, r.posted_on, q.account, q.merchant, q.tokens,"
-    " (q.amount * 100)::bigint, q.is_subscription, q.merchant_prior_count,"
-    " q.days_since_prev_merchant, q.amount_deviation,"
-    " coalesce(w.seqs, '{}'), coalesce(w.days, '{}'),"
-    " coalesce(w.labels, '{}'), coalesce(w.weights, '{}')"
-    " FROM transactions r JOIN ml_features q ON q.txn_id = r.id"
-    " LEFT JOIN LATERAL (SELECT array_agg(h.seq) AS seqs,"
+# The model rows (``ROW_SCHEMA``) of live transactions with current
+# features, by id.
+_ROWS_SQL = (
+    "SELECT t.id, t.posted_on, f.account, f.merchant, f.tokens,"
+    " (f.amount * 100)::bigint, f.is_subscription, f.merchant_prior_count,"
+    " f.days_since_prev_merchant, f.amount_deviation{extra}"
+    " FROM transactions t JOIN ml_features f ON f.txn_id = t.id{join}"
+    " WHERE t.id = ANY(%s::bigint[]) AND t.deleted_at IS NULL"
+    " AND f.feature_version = %s::int"
+)
+
+# The same rows, each with its label window as parallel arrays (empty when
+# it has none).
+_ROWS_WITH_WINDOWS_SQL = _ROWS_SQL.format(
+    extra=", coalesce(w.seqs, '{}'), coalesce(w.days, '{}'),"
+    " coalesce(w.labels, '{}'), coalesce(w.weights, '{}')",
+    join=" LEFT JOIN LATERAL (SELECT array_agg(h.seq) AS seqs,"
     " array_agg(h.posted_on) AS days, array_agg(h.label) AS labels,"
     " array_agg(h.weight::float8) AS weights FROM ("
     + _WINDOW_SQL.format(
-        merchant="q.merchant",
-        month="q.ts_month",
-        day="q.day_of_month",
-        seq="r.id",
+        merchant="f.merchant",
+        month="f.ts_month",
+        day="f.day_of_month",
+        seq="t.id",
         since="",
     )
-    + ") AS h) AS w ON true"
-    " WHERE r.id = ANY(%s::bigint[]) AND r.deleted_at IS NULL"
-    " AND q.feature_version = %s::int"
+    + ") AS h) AS w ON true",
 )
 
 
@@ -357,7 +364,7 @@ def _store(answers):
     of them, never a label. Inside a caller's transaction the caller's
     durability stands.
     """
-    lazy = (
+    async_commit = (
         " CROSS JOIN (SELECT set_config('synchronous_commit', 'off', true)) AS s"
         if not connection.in_atomic_block
         else ""
@@ -383,7 +390,7 @@ def _store(answers):
             " (txn_id, model_version_id, arm, label, confidence, top_k)"
             " SELECT r.* FROM jsonb_to_recordset(%s::jsonb) AS r (txn_id bigint,"
             " model_version_id bigint, arm text, label text, confidence float8,"
-            f" top_k jsonb){lazy} RETURNING txn_id, id",
+            f" top_k jsonb){async_commit} RETURNING txn_id, id",
             [rows],
         )
         ids = dict(cursor.fetchall())
@@ -396,14 +403,7 @@ def stored_rows(txn_ids):
     """Model rows of stored transactions that have current features, in no
     particular order."""
     return _fetch(
-        "SELECT t.id, t.posted_on, f.account, f.merchant,"
-        " f.tokens, (f.amount * 100)::bigint,"
-        " f.is_subscription, f.merchant_prior_count, f.days_since_prev_merchant,"
-        " f.amount_deviation "
-        "FROM transactions t JOIN ml_features f ON f.txn_id = t.id "
-        "WHERE t.id = ANY(%s) AND t.deleted_at IS NULL AND f.feature_version = %s",
-        [txn_ids, FEATURE_VERSION],
-        ROW_SCHEMA,
+        _ROWS_SQL.format(extra="", join=""), [txn_ids, FEATURE_VERSION], ROW_SCHEMA
     )
 
 
@@ -423,12 +423,13 @@ def stored_rows_and_history(txn_ids):
         cursor.execute(_ROWS_WITH_WINDOWS_SQL, [PRIOR_WINDOW, txn_ids, FEATURE_VERSION])
         fetched = cursor.fetchall()
     width = len(ROW_SCHEMA)
+    merchant = list(ROW_SCHEMA).index("merchant")
     rows = pl.DataFrame(
         [row[:width] for row in fetched], schema=ROW_SCHEMA, orient="row"
     )
     # Rows of one merchant share window entries; each is kept once.
     history = {
-        seq: (row[3], posted_on, seq, label, weight)
+        seq: (row[merchant], posted_on, seq, label, weight)
         for row in fetched
         for seq, posted_on, label, weight in zip(*row[width:], strict=True)
     }
