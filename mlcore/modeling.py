@@ -246,12 +246,7 @@ class CategoryModel:
             analyzer=str.split, binary=True, dtype=np.float32
         )
         texts = _texts(rows)
-        for vectorizer, column in (
-            (self.merchant_vectorizer_, "merchant_text"),
-            (self.word_vectorizer_, "words"),
-            (self.text_vectorizer_, "words"),
-            (self.attribute_vectorizer_, "attributes"),
-        ):
+        for vectorizer, column in self._vectorizers():
             vectorizer.fit(sorted(set(texts[column])))
 
     def _vectorizers(self):
