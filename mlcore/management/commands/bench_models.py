@@ -48,6 +48,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -264,14 +265,18 @@ class Command(BaseCommand):
 
     def _bench_batch(self, url, ids, where, headers, options):
         size = min(options["batch_size"], len(ids))
+        workers = options["workers"]
         bodies = [
             _body(random.Random(options["seed"] + n).sample(ids, size))
-            for n in range(options["batch_runs"] + 1)
+            for n in range(workers + options["batch_runs"])
         ]
         # The first large request of a worker is slower (bigger buffers,
-        # more merchants in its caches); one is sent first and not counted.
-        warmup, *bodies = bodies
-        loadtest.post(url, warmup, headers)
+        # more merchants in its caches), so each worker gets one first that
+        # is not counted: sent at once, they land on different workers, as
+        # a busy sync worker accepts no other connection.
+        warmups, bodies = bodies[:workers], bodies[workers:]
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(lambda body: loadtest.post(url, body, headers), warmups))
 
         seconds = []
         name = f"suggest {size:,} ids ({where})"
