@@ -21,6 +21,24 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     connections["default"].settings_dict["CONN_MAX_AGE"] = 0
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database, with a snapshot of the rows its migrations seed.
+
+    ``committed_db`` restores the seeded rows from it (Django's serialized
+    rollback). pytest-django takes the snapshot only when a collected test
+    asks for serialized rollback in a way it sees at collection, which a
+    module-wide ``django_db`` mark hides; so a run of a few modules could
+    otherwise start a committed test with the categories gone.
+    """
+    connection = connections["default"]
+    if not hasattr(connection, "_test_serialized_contents"):
+        with django_db_blocker.unblock():
+            connection._test_serialized_contents = (
+                connection.creation.serialize_db_to_string()
+            )
+
+
 @pytest.fixture
 def make_txn(db):
     """Build a live transaction; override any field by keyword."""

@@ -50,11 +50,8 @@ def restore_migrated_rows():
     from the snapshot Django took when it created the test database, with
     their original ids, as Django's serialized rollback restores them:
     re-seeding would give new ids, which the next such restore collides with.
-    Without a snapshot no committed test was collected, so none flushed.
     """
-    snapshot = getattr(connection, "_test_serialized_contents", None)
-    if snapshot:
-        connection.creation.deserialize_db_from_string(snapshot)
+    connection.creation.deserialize_db_from_string(connection._test_serialized_contents)
 
 
 def remove_everything():
