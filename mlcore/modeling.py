@@ -178,11 +178,12 @@ class CategoryModel:
 
     # -- prediction -------------------------------------------------------
 
-    def predict_proba(self, rows, history=None):
+    def predict_proba(self, rows, history=None, text=None):
         """Calibrated class probabilities of ``rows`` (columns: ``classes_``).
 
         ``history`` holds labeled rows (``label``, ``weight``) that the
         priors may draw on; only those dated before a row count for it.
+        ``text`` is ``text_blocks(rows)`` when the caller has it already.
         """
         if len(rows) == 0:
             return np.zeros((0, len(self.classes_)))
@@ -209,7 +210,8 @@ class CategoryModel:
         counts, last = merchant_priors(query, self.classes_, self.prior_window)
         place = dict(zip(query["seq"].to_list(), range(len(query)), strict=True))
         mine = [place[seq] for seq in rows["seq"].to_list()]
-        return _softmax(self._logits(self._design(rows, counts[mine], last[mine])))
+        design = self._design(rows, counts[mine], last[mine], text)
+        return _softmax(self._logits(design))
 
     def _logits(self, design):
         """Temperature-scaled class scores: the linear model, without
@@ -261,15 +263,22 @@ class CategoryModel:
             (self.attribute_vectorizer_, "attributes"),
         )
 
-    def _design(self, rows, counts, last):
+    def text_blocks(self, rows):
+        """The design columns of ``rows`` that no label history informs
+        (all but the prior), as one sparse block per vectorizer."""
         texts = _texts(rows)
-        if len(rows) <= SMALL_BATCH:
-            return self._design_small(texts, counts, last)
-        blocks = [
+        return [
             _transform_unique(vectorizer, texts[column])
             for vectorizer, column in self._vectorizers()
         ]
-        blocks.append(_prior_block(counts, last, len(self.classes_)))
+
+    def _design(self, rows, counts, last, text=None):
+        if len(rows) <= SMALL_BATCH:
+            return self._design_small(_texts(rows), counts, last)
+        blocks = [
+            *(self.text_blocks(rows) if text is None else text),
+            _prior_block(counts, last, len(self.classes_)),
+        ]
         return sparse.hstack(blocks, format="csr", dtype=np.float32)
 
     def _design_small(self, texts, counts, last):

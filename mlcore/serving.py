@@ -14,6 +14,7 @@ transaction always lands in the same arm.
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -28,7 +29,7 @@ from labeling.models import TRAINING_WEIGHTS, LabelSource, Transaction
 from mlcore import registry
 from mlcore.features.build import build_transactions, features_for_new
 from mlcore.features.compute import FEATURE_VERSION
-from mlcore.modeling import ROW_SCHEMA
+from mlcore.modeling import ROW_SCHEMA, SMALL_BATCH
 from mlcore.models import Alias
 from mlcore.priors import PRIOR_SCHEMA, PRIOR_WINDOW
 
@@ -79,7 +80,7 @@ def suggest_transactions(txn_ids, top_k=None, store=True, experiment=True):
     if not txn_ids:
         return []
     _champion()  # refuse before building any features
-    rows, history = stored_rows_and_history(txn_ids)
+    rows, history = _stored_rows_and_windows(txn_ids)
     missing = set(txn_ids) - set(rows["seq"].to_list())
     if missing:
         live = set(
@@ -89,7 +90,7 @@ def suggest_transactions(txn_ids, top_k=None, store=True, experiment=True):
             unknown = ", ".join(str(i) for i in sorted(missing - live))
             raise Transaction.DoesNotExist(f"no live transactions with ids {unknown}")
         build_transactions(sorted(missing))
-        rows, history = stored_rows_and_history(txn_ids)
+        rows, history = _stored_rows_and_windows(txn_ids)
     if len(rows) > 1:
         position = {txn_id: index for index, txn_id in enumerate(txn_ids)}
         rows = rows.sort(pl.col("seq").replace_strict(position, return_dtype=pl.Int64))
@@ -172,10 +173,27 @@ def predict_rows(model, rows, top_k, history=None):
     ``history`` holds the label windows of the rows (``label_history``);
     it is read when not given.
     """
+    text = None
     if history is None:
-        history = label_history(rows)
-    probabilities = model.predict_proba(rows, history=history)
+        history, text = _history_and_text(model, rows)
+    probabilities = model.predict_proba(rows, history=history, text=text)
     return top_categories(model.classes_, probabilities, top_k)
+
+
+def _history_and_text(model, rows):
+    """``label_history(rows)``, and the model's text blocks of ``rows``
+    computed while the database reads it.
+
+    Reading the windows of many rows is the database's work; meanwhile a
+    thread vectorizes the rows' text, which needs no history. A few rows
+    are not worth a thread: their text is built with their prior.
+    """
+    if len(rows) <= SMALL_BATCH:
+        return label_history(rows), None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        text = pool.submit(model.text_blocks, rows)
+        history = label_history(rows)
+        return history, text.result()
 
 
 def top_categories(classes, probabilities, top_k):
@@ -407,18 +425,18 @@ def stored_rows(txn_ids):
     )
 
 
-def stored_rows_and_history(txn_ids):
-    """``stored_rows(txn_ids)`` and the ``label_history`` of those rows.
+def _stored_rows_and_windows(txn_ids):
+    """``stored_rows(txn_ids)``, and for a few ids their ``label_history``.
 
     A request of a few ids reads both with one prepared statement that
     returns each row with its label window: the path of a one-transaction
     suggestion, where planning the statements costs more than running them.
-    Larger requests read the rows, then all windows with one join planned
-    for many rows.
+    For larger requests the history is ``None``: ``predict_rows`` reads all
+    windows with one join planned for many rows, while the model works on
+    the rows' text.
     """
     if len(txn_ids) > LITERAL_ROWS:
-        rows = stored_rows(txn_ids)
-        return rows, label_history(rows)
+        return stored_rows(txn_ids), None
     with prepared_cursor() as cursor:
         cursor.execute(_ROWS_WITH_WINDOWS_SQL, [PRIOR_WINDOW, txn_ids, FEATURE_VERSION])
         fetched = cursor.fetchall()

@@ -74,6 +74,20 @@ def test_one_row_at_a_time_gives_the_batch_answer(split):
     np.testing.assert_allclose(single, batch, atol=1e-5)
 
 
+def test_text_blocks_made_apart_from_the_prior_give_the_same_answer(split):
+    # Serving vectorizes a batch's text while the database reads its history.
+    train, test, model = split
+    sample = test.head(100).drop("label", "weight")
+    text = model.text_blocks(sample)
+
+    apart = model.predict_proba(sample, history=train, text=text)
+    # The blocks handed in are the ones used: those of other rows mislead.
+    mismatched = model.predict_proba(sample.reverse(), history=train, text=text)
+
+    np.testing.assert_allclose(apart, model.predict_proba(sample, history=train))
+    assert not np.allclose(mismatched, apart[::-1])
+
+
 def test_a_rows_own_label_in_the_history_is_not_its_evidence(split):
     train, _, model = split
     row = train.tail(1)
