@@ -498,6 +498,22 @@ def import_transactions(source, options=None, *, name=None):
     return _import_stream(source, options, name or getattr(source, "name", ""))
 
 
+def read_csv_text(data, options=None):
+    """Decode CSV bytes as an import reads them: ``(text, delimiter)``.
+
+    The encoding (UTF-8, UTF-16 with a byte-order mark, else Windows-1252)
+    and the delimiter are found the same way, for callers that reshape a
+    file before importing it. Raises ``ImportFileError`` for text it cannot
+    decode.
+    """
+    options = options or ImportOptions()
+    encoding, _, _ = _detect_encoding(io.BytesIO(data), options.encoding)
+    text = data.decode(encoding)
+    if not text.strip(" \t\r\n\ufeff"):
+        raise ImportFileError("The file is empty.")
+    return text, _pick_delimiter(text[:SNIFF_BYTES], options)
+
+
 def enqueue_feature_builds(txn_ids):
     """Queue feature builds of new transactions, each followed by the labeling
     rules on the same transactions, in tasks of a bounded size."""

@@ -23,11 +23,17 @@ import io
 import logging
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 from django.db import connection
 
-from labeling.importing import ImportOptions, import_transactions
+from labeling.importing import (
+    ImportFileError,
+    ImportOptions,
+    import_transactions,
+    read_csv_text,
+)
 from labeling.labels import bulk_set_labels
 from labeling.models import LabelSource
 from mlcore import metrics, serving, training
@@ -152,18 +158,18 @@ def _import(path, log):
 
 
 def _normalized_csv(path):
-    """The file's text, with a ``merchant`` column folded into the description.
+    """The file as UTF-8 comma-separated text, with a ``merchant`` column
+    folded into the description.
 
-    Some exports split payee and memo; the description is what the feature
-    code reads, so both go there.
+    The file may be in any encoding and use any delimiter the importer
+    reads. Some exports split payee and memo; the description is what the
+    feature code reads, so both go there.
     """
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError) as exc:
+        text, delimiter = read_csv_text(Path(path).read_bytes())
+    except (OSError, ImportFileError) as exc:
         raise BacktestError(f"Cannot read {path}: {exc}") from None
-    if not rows:
-        raise BacktestError(f"{path} is empty.")
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     header = [name.strip().lower() for name in rows[0]]
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if missing:

@@ -1,5 +1,6 @@
 """The evaluate command, run as a user would, on the public sample."""
 
+import csv
 import json
 from pathlib import Path
 
@@ -82,3 +83,24 @@ def test_a_file_without_the_needed_columns_is_refused(tmp_path):
 
     assert result.returncode != 0
     assert "lacks the column(s) description, category" in result.stderr
+
+
+def test_a_windows_1252_semicolon_export_reads_as_the_same_rows(tmp_path):
+    # The same sample as a European spreadsheet saves it: Windows-1252 text,
+    # semicolons, decimal commas and a column of notes the evaluation ignores.
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines()
+    rows = [next(csv.reader([line])) for line in lines]
+    path = tmp_path / "export.csv"
+    with path.open("w", encoding="cp1252", newline="") as handle:
+        writer = csv.writer(handle, delimiter=";")
+        writer.writerow([*rows[0], "Notiz"])
+        amount = rows[0].index("amount")
+        for row in rows[1:]:
+            row[amount] = row[amount].replace(".", ",")
+            writer.writerow([*row, "Überweisung"])
+
+    original = evaluate("--csv", str(SAMPLE), "--cutoff", "2019-04-01", "--json")
+    exported = evaluate("--csv", str(path), "--cutoff", "2019-04-01", "--json")
+
+    assert exported.returncode == 0, exported.stderr
+    assert json.loads(exported.stdout) == json.loads(original.stdout)
