@@ -509,8 +509,6 @@ def read_csv_text(data, options=None):
     options = options or ImportOptions()
     encoding, _, _ = _detect_encoding(io.BytesIO(data), options.encoding)
     text = data.decode(encoding)
-    if not text.strip(" \t\r\n\ufeff"):
-        raise ImportFileError("The file is empty.")
     return text, _pick_delimiter(text[:SNIFF_BYTES], options)
 
 
@@ -741,8 +739,6 @@ def _csv_table(stream, options):
     sample_text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(
         sample
     )
-    if not sample_text.strip(" \t\r\n\ufeff"):
-        raise ImportFileError("The file is empty.")
     delimiter = _pick_delimiter(sample_text, options)
     # The stream belongs to the caller; TextIOWrapper would close it.
     text = io.TextIOWrapper(
@@ -774,8 +770,11 @@ def _pick_delimiter(sample, options):
     """The delimiter whose parse of the sample shows the best header.
 
     Ties go to the delimiter that splits the most rows into the same number
-    of fields (a wrong one splits a header and its rows differently).
+    of fields (a wrong one splits a header and its rows differently). A
+    sample of nothing but whitespace is an empty file.
     """
+    if not sample.strip(" \t\r\n\ufeff"):
+        raise ImportFileError("The file is empty.")
     best = None
     lines = sample.splitlines()[:-1] or sample.splitlines()
     for delimiter in DELIMITERS:
